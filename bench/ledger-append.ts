@@ -1,0 +1,150 @@
+// Durable audit appends: one sequential writer and 64 concurrent writers, on SQLite (synchronous=FULL) and
+// PostgreSQL, each beside a baseline measured in the same run: a plain INSERT of the same bytes, one row per
+// transaction, with the same concurrency.
+//
+//   node --conditions=vigil-source --import tsx bench/ledger-append.ts [--seconds 5] [--only sqlite|postgres]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { canonicalBytes } from '@vigil/ledger';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { LedgerStore } from '../packages/server/src/ledger/ledger-store.js';
+import { openStorage, type Storage } from '../packages/server/src/storage/storage.js';
+
+const { values: args } = parseArgs({
+  options: { seconds: { type: 'string', default: '4' }, only: { type: 'string' } },
+});
+const SECONDS = Number(args.seconds);
+const PG_URL = process.env.VIGIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A realistic audit record: ≈ 300 bytes of canonical JSON. */
+function record(n: number) {
+  return {
+    event: 'environment-open',
+    time: 1764000000000 + n,
+    description: `Opened environment "payments/prod" at revision ${n % 97}`,
+    actor: { login: 'alice', name: 'Alice Example', tokenId: 'tok_4b1d', tokenName: 'ci-deploy' },
+    sourceIP: '203.0.113.42',
+    userAgent: 'esc-sdk/0.12.4',
+    requestId: `req-${n}`,
+    resource: { project: 'payments', environment: 'prod', revision: n % 97 },
+    outcome: 'success',
+  };
+}
+
+/** Record numbers are unique across the whole run (the baseline table's primary key). */
+let n = 0;
+
+interface Figures {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** Runs `writers` loops of `op` for SECONDS; returns throughput and latency percentiles (ms). */
+async function measure(writers: number, op: (n: number) => Promise<unknown>): Promise<Figures> {
+  const latencies: number[] = [];
+  const deadline = performance.now() + SECONDS * 1000;
+  const start = performance.now();
+  await Promise.all(
+    [...Array(writers)].map(async () => {
+      while (performance.now() < deadline) {
+        const t = performance.now();
+        await op(n++);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!;
+  return { perSecond: latencies.length / elapsed, p50: pct(0.5), p99: pct(0.99) };
+}
+
+function row(label: string, f: Figures, base?: Figures, goal?: string): void {
+  const ratio = base ? `  ×${(f.perSecond / base.perSecond).toFixed(2)} of baseline` : '';
+  console.log(
+    `  ${label.padEnd(38)} ${Math.round(f.perSecond).toLocaleString('en-US').padStart(9)}/s` +
+      `  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${ratio}${goal ? `   (goal ${goal})` : ''}`,
+  );
+}
+
+async function baselineTable(storage: Storage): Promise<(n: number) => Promise<unknown>> {
+  await sql`CREATE TABLE bench_plain (id integer primary key, data ${sql.raw(storage.dialect === 'postgres' ? 'bytea' : 'blob')} not null)`.execute(
+    storage.db,
+  );
+  if (storage.sqlite) {
+    const insert = storage.sqlite.prepare('INSERT INTO bench_plain (id, data) VALUES (?, ?)');
+    // better-sqlite3 autocommits each statement: one durable transaction per row.
+    return async (n) => insert.run(n, canonicalBytes(record(n)));
+  }
+  const pool = storage.pool!;
+  return (n) =>
+    pool.query('INSERT INTO bench_plain (id, data) VALUES ($1, $2)', [
+      n,
+      Buffer.from(canonicalBytes(record(n))),
+    ]);
+}
+
+async function benchSqlite(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  try {
+    const storage = await openStorage({ dataDir: dir });
+    const plain = await baselineTable(storage);
+    const ledger = new LedgerStore(storage);
+    console.log(`SQLite (WAL, synchronous=FULL), ${SECONDS} s per figure`);
+    const base1 = await measure(1, plain);
+    row('baseline: plain INSERT, 1 writer', base1);
+    row(
+      'ledger append, 1 writer',
+      await measure(1, (n) => ledger.append('bench-1', record(n))),
+      base1,
+      '≥ 5,000/s, p99 ≤ 1 ms',
+    );
+    const base64 = await measure(64, plain);
+    row('baseline: plain INSERT, 64 writers', base64);
+    row(
+      'ledger append, 64 writers',
+      await measure(64, (n) => ledger.append('bench-64', record(n))),
+      base64,
+      '≥ 50,000/s, p99 ≤ 5 ms',
+    );
+    await ledger.close();
+    await storage.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchPostgres(): Promise<void> {
+  const schema = `vbench_${process.pid}`;
+  const storage = await openStorage({ databaseUrl: PG_URL, schema, poolSize: 64 });
+  try {
+    const plain = await baselineTable(storage);
+    const ledger = new LedgerStore(storage);
+    console.log(`PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//')}), ${SECONDS} s per figure`);
+    const base1 = await measure(1, plain);
+    row('baseline: plain INSERT, 1 writer', base1);
+    row('ledger append, 1 writer', await measure(1, (n) => ledger.append('bench-1', record(n))), base1);
+    const base64 = await measure(64, plain);
+    row('baseline: plain INSERT, 64 writers', base64);
+    row(
+      'ledger append, 64 writers',
+      await measure(64, (n) => ledger.append('bench-64', record(n))),
+      base64,
+      '≥ 10,000/s',
+    );
+    await ledger.close();
+  } finally {
+    await storage.close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  }
+}
+
+if (args.only !== 'postgres') await benchSqlite();
+if (args.only !== 'sqlite') await benchPostgres();

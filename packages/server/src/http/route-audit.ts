@@ -1,0 +1,43 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+
+/**
+ * What a route records in the audit log. Every route must say: either the catalog event it records, or why it
+ * records none (health checks, static assets, public verification material). A route that says neither is a
+ * boot failure — see `enforceRouteAudit`.
+ */
+export type RouteAudit = { readonly action: string } | { readonly exempt: string };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    audit?: RouteAudit;
+  }
+}
+
+/** A route registered without an audit declaration. Thrown during registration, so the server cannot boot. */
+export class UndeclaredAuditError extends Error {
+  constructor(method: string, url: string) {
+    super(`route ${method} ${url} declares no audit action (config.audit = {action} or {exempt: reason})`);
+    this.name = 'UndeclaredAuditError';
+  }
+}
+
+/** Every route registered so far with its declaration, for the test that proves each records what it declares. */
+export interface DeclaredRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly audit: RouteAudit;
+}
+
+/** Installs the onRoute check. Call before registering any route. Returns the live list of declared routes. */
+export function enforceRouteAudit(app: FastifyInstance): DeclaredRoute[] {
+  const routes: DeclaredRoute[] = [];
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const audit = route.config?.audit;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!audit || !(('action' in audit && audit.action) || ('exempt' in audit && audit.exempt))) {
+      throw new UndeclaredAuditError(methods.join(','), route.url);
+    }
+    for (const method of methods) routes.push({ method, url: route.url, audit });
+  });
+  return routes;
+}

@@ -1,0 +1,10 @@
+export * from './config/config.js';
+export * from './storage/storage.js';
+export type * from './storage/schema.js';
+export * from './ledger/errors.js';
+export * from './ledger/ledger-store.js';
+export * from './ledger/publisher.js';
+export * from './ledger/signing-key.js';
+export * from './http/app.js';
+export * from './http/route-audit.js';
+export * from './server.js';

@@ -1,0 +1,141 @@
+import { nodeKey } from '@vigil/ledger';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { LedgerStoreError } from './errors.js';
+import type { Database } from '../storage/schema.js';
+import type { Storage } from '../storage/storage.js';
+
+/** A stored complete subtree: level L, index k covers leaves [k·2^L, (k+1)·2^L). */
+export interface NodeRow {
+  readonly level: number;
+  readonly index: number;
+  readonly hash: Uint8Array;
+}
+
+export interface EntryRow {
+  readonly logId: number;
+  readonly index: number;
+  readonly data: Uint8Array;
+}
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/**
+ * The few statements the sequencer runs inside its transaction. Each engine owns its own locking and bulk
+ * writes (a shared "storage interface" would hide the differences that matter here); both share the queries'
+ * meaning and are held to it by the same conformance suite.
+ */
+export interface SequencerStatements {
+  /** Serializes appenders of these logs across processes until the transaction ends. Ids are sorted. */
+  lock(tx: Transaction<Database>, logIds: readonly number[]): Promise<void>;
+  /** The number of committed entries (max index + 1). */
+  size(tx: Executor, logId: number): Promise<number>;
+  insert(
+    tx: Transaction<Database>,
+    entries: readonly EntryRow[],
+    nodes: readonly (NodeRow & { logId: number })[],
+  ): Promise<void>;
+}
+
+/** Reads of stored subtree hashes, one round trip for any set of nodes. */
+export async function readNodes(
+  db: Executor,
+  logId: number,
+  ids: readonly { level: number; index: number }[],
+): Promise<Map<string, Uint8Array>> {
+  const found = new Map<string, Uint8Array>();
+  // A proof needs O(log n) nodes; chunk anyway so that no statement exceeds the engines' parameter limits.
+  for (let i = 0; i < ids.length; i += 200) {
+    const chunk = ids.slice(i, i + 200);
+    const rows = await db
+      .selectFrom('ledger_hashes')
+      .select(['level', 'idx', 'hash'])
+      .where('log_id', '=', logId)
+      .where((eb) => eb.or(chunk.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
+      .execute();
+    for (const row of rows) found.set(nodeKey({ level: row.level, index: row.idx }), toBytes(row.hash));
+  }
+  return found;
+}
+
+/** A lookup over nodes read by `readNodes`; a missing node means the stored tree is damaged. */
+export function lookupIn(
+  found: Map<string, Uint8Array>,
+): (id: { level: number; index: number }) => Uint8Array {
+  return (id) => {
+    const hash = found.get(nodeKey(id));
+    if (!hash) throw new LedgerStoreError('ledger-unavailable', `stored tree is missing node ${nodeKey(id)}`);
+    return hash;
+  };
+}
+
+export function sequencerStatements(storage: Storage): SequencerStatements {
+  return storage.dialect === 'sqlite' ? sqliteStatements(storage) : postgresStatements();
+}
+
+/**
+ * SQLite: one writer connection per database, so the transaction itself is the lock. Writes go through prepared
+ * statements on the writer's handle (inside the Kysely transaction that holds that same connection): at tens of
+ * thousands of rows a second, compiling a query per row would cost more than the disk.
+ */
+function sqliteStatements(storage: Storage): SequencerStatements {
+  const handle = storage.sqlite;
+  if (!handle) throw new Error('sqlite statements need the writer handle');
+  const sizeStmt = handle.prepare('SELECT max(idx) AS m FROM ledger_entries WHERE log_id = ?');
+  const insertEntry = handle.prepare('INSERT INTO ledger_entries (log_id, idx, data) VALUES (?, ?, ?)');
+  const insertNode = handle.prepare(
+    'INSERT INTO ledger_hashes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)',
+  );
+  return {
+    async lock() {},
+    async size(_tx, logId) {
+      const row = sizeStmt.get(logId) as { m: number | null };
+      return row.m === null ? 0 : row.m + 1;
+    },
+    async insert(_tx, entries, nodes) {
+      for (const e of entries) insertEntry.run(e.logId, e.index, e.data);
+      for (const n of nodes) insertNode.run(n.logId, n.level, n.index, n.hash);
+    },
+  };
+}
+
+/**
+ * PostgreSQL: several server processes may share the database. A transaction-scoped advisory lock per log
+ * serializes appenders of that log (the sequencer holds it for a whole batch, so the lock is paid per batch, not
+ * per record); rows go in with one `unnest` INSERT per table whatever the batch size.
+ */
+function postgresStatements(): SequencerStatements {
+  return {
+    async lock(tx, logIds) {
+      for (const id of logIds)
+        await sql`SELECT pg_advisory_xact_lock(${LOCK_CLASS_SEQUENCER}, ${id})`.execute(tx);
+    },
+    async size(tx, logId) {
+      const { rows } = await sql<{ m: number | null }>`
+        SELECT max(idx) AS m FROM ledger_entries WHERE log_id = ${logId}`.execute(tx);
+      const m = rows[0]?.m ?? null;
+      return m === null ? 0 : Number(m) + 1;
+    },
+    async insert(tx, entries, nodes) {
+      if (entries.length > 0) {
+        await sql`INSERT INTO ledger_entries (log_id, idx, data)
+          SELECT * FROM unnest(${entries.map((e) => e.logId)}::integer[], ${entries.map((e) => e.index)}::bigint[],
+                               ${entries.map((e) => Buffer.from(e.data))}::bytea[])`.execute(tx);
+      }
+      if (nodes.length > 0) {
+        await sql`INSERT INTO ledger_hashes (log_id, level, idx, hash)
+          SELECT * FROM unnest(${nodes.map((n) => n.logId)}::integer[], ${nodes.map((n) => n.level)}::integer[],
+                               ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => Buffer.from(n.hash))}::bytea[])`.execute(
+          tx,
+        );
+      }
+    },
+  };
+}
+
+/** Advisory-lock classes (first key of the two-key form), so Vigil's locks never collide with each other. */
+export const LOCK_CLASS_SEQUENCER = 0x5601;
+export const LOCK_CLASS_PUBLISHER = 0x5602;
+
+export function toBytes(value: Uint8Array): Uint8Array {
+  return value instanceof Uint8Array ? value : new Uint8Array(value as ArrayLike<number>);
+}

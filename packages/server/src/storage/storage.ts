@@ -1,0 +1,130 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * An open database. `db` is the writer; `reader` serves reads that must not wait behind (or see inside) a write
+ * transaction. On SQLite they are two connections to one WAL database; on PostgreSQL one pool serves both.
+ */
+export interface Storage {
+  readonly dialect: Dialect;
+  readonly db: Kysely<Database>;
+  readonly reader: Kysely<Database>;
+  /** SQLite only: the writer's raw handle, for the ledger's prepared statements inside `db` transactions. */
+  readonly sqlite: SQLite.Database | undefined;
+  /** PostgreSQL only: the pool, for callers that need a dedicated connection (e.g. LISTEN). */
+  readonly pool: pg.Pool | undefined;
+  close(): Promise<void>;
+}
+
+export interface StorageOptions {
+  /** `postgres://…`; undefined selects SQLite in `dataDir`. */
+  readonly databaseUrl?: string | undefined;
+  readonly dataDir?: string;
+  /** SQLite file path; overrides `dataDir`. `:memory:` is refused: the reader could not see the writer's data. */
+  readonly sqlitePath?: string;
+  /** PostgreSQL schema to use (created if missing). Tests give each suite its own. */
+  readonly schema?: string;
+  /** PostgreSQL pool size. */
+  readonly poolSize?: number;
+}
+
+/** The SQLite file inside the data directory. */
+export const SQLITE_FILE = 'vigil.db';
+/** Enough connections for a batch writer, publisher and concurrent readers without starving PostgreSQL. */
+export const DEFAULT_POOL_SIZE = 16;
+
+// BIGINT arrives from pg as a string; every BIGINT of ours (indexes, sizes, epoch milliseconds) fits 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`BIGINT ${value} exceeds 2^53`);
+  return n;
+});
+
+export async function openStorage(options: StorageOptions): Promise<Storage> {
+  const storage = options.databaseUrl ? openPostgres(options.databaseUrl, options) : openSqlite(options);
+  try {
+    await migrate(storage);
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  return storage;
+}
+
+function openSqlite(options: StorageOptions): Storage {
+  const path = options.sqlitePath ?? join(options.dataDir ?? '.', SQLITE_FILE);
+  if (path === ':memory:')
+    throw new Error('SQLite storage needs a file: the reader connection must see the writer');
+  if (!options.sqlitePath && options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const writer = new SQLite(path);
+  // WAL lets the reader run beside the writer; synchronous=FULL makes every commit durable before it returns.
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('synchronous = FULL');
+  writer.pragma('foreign_keys = ON');
+  writer.pragma('busy_timeout = 5000');
+  const reader = new SQLite(path);
+  reader.pragma('busy_timeout = 5000');
+  reader.pragma('query_only = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: writer }) });
+  const readerDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: reader }) });
+  return {
+    dialect: 'sqlite',
+    db,
+    reader: readerDb,
+    sqlite: writer,
+    pool: undefined,
+    async close() {
+      await readerDb.destroy();
+      await db.destroy();
+    },
+  };
+}
+
+function openPostgres(url: string, options: StorageOptions): Storage {
+  const schema = options.schema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`bad schema name ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle client's error (server restart) must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    dialect: 'postgres',
+    db,
+    reader: db,
+    sqlite: undefined,
+    pool,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+async function migrate(storage: Storage): Promise<void> {
+  if (storage.pool) {
+    const schema = (storage.pool.options as { options?: string }).options?.match(/search_path=(\w+)/)?.[1];
+    if (schema) await storage.pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  }
+  const migrator = new Migrator({ db: storage.db, provider: migrationProvider(storage.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(
+      `database migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`,
+    );
+  }
+}
