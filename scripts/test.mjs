@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: lint, format check, type-check and build, then every test suite, then one summary line.
+// `npm test`: lint, format check, type-check and build (tests and benchmarks type-checked too), then every test suite, then one summary line.
 //
 // PostgreSQL suites use VIGIL_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test). Under CI
 // (CI=true) an unreachable PostgreSQL fails the run; elsewhere those suites are skipped with a warning.
@@ -22,6 +22,7 @@ function step(cmd, args) {
 step('npx', ['eslint', '.']);
 step('npx', ['prettier', '--check', '.']);
 step('npx', ['tsc', '-b']);
+step('npx', ['tsc', '-p', 'tsconfig.check.json']);
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-vitest-'));
 const report = join(dir, 'report.json');

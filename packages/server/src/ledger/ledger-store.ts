@@ -14,6 +14,8 @@ import {
   lookupIn,
   readNodes,
   sequencerStatements,
+  sqliteDirect,
+  type SqliteDirect,
   toBytes,
   type EntryRow,
   type NodeRow,
@@ -54,6 +56,31 @@ export const DEFAULT_MAX_PENDING = 20_000;
 /** Rows per page when streaming entries or hashes out of the database. */
 const READ_PAGE = 1000;
 
+/** What one batch assigned, before it commits. */
+class BatchState {
+  readonly ranges = new Map<number, CompactRange>();
+  readonly entries: EntryRow[] = [];
+  readonly nodes: Array<NodeRow & { logId: number }> = [];
+  readonly answers: Array<{ unit: Unit; sequenced?: Sequenced; result?: unknown; error?: unknown }> = [];
+
+  /** Assigns the record the next index of its log and the subtree hashes it completes. */
+  sequence(unit: Unit, record: LedgerRecord | undefined, result: unknown): void {
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeRecord(record);
+    } catch (error) {
+      this.answers.push({ unit, error });
+      return;
+    }
+    const range = this.ranges.get(unit.logId)!;
+    const index = range.size;
+    const leaf = leafHash(bytes);
+    for (const node of range.append(leaf)) this.nodes.push({ logId: unit.logId, ...node });
+    this.entries.push({ logId: unit.logId, index, data: bytes });
+    this.answers.push({ unit, result, sequenced: { org: unit.org, index, leafHash: leaf } });
+  }
+}
+
 interface Unit {
   readonly org: string;
   logId: number;
@@ -75,6 +102,7 @@ interface Unit {
  */
 export class LedgerStore {
   private readonly statements: SequencerStatements;
+  private readonly direct: SqliteDirect | undefined;
   private readonly maxBatch: number;
   private readonly maxPending: number;
   private readonly logIds = new Map<string, number>();
@@ -91,6 +119,7 @@ export class LedgerStore {
     private readonly options: LedgerStoreOptions = {},
   ) {
     this.statements = sequencerStatements(storage);
+    this.direct = storage.sqlite ? sqliteDirect(storage.sqlite) : undefined;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
   }
@@ -142,49 +171,14 @@ export class LedgerStore {
   }
 
   private async runBatch(batch: Unit[]): Promise<void> {
-    const answers: Array<{ unit: Unit; sequenced?: Sequenced; result?: unknown; error?: unknown }> = [];
-    let grown: Map<number, CompactRange>;
+    let done: BatchState;
     try {
       for (const unit of batch) unit.logId = await this.logIdFor(unit.org);
       const logIds = [...new Set(batch.map((u) => u.logId))].sort((a, b) => a - b);
-      grown = await this.storage.db.transaction().execute(async (tx) => {
-        await this.statements.lock(tx, logIds);
-        const ranges = new Map<number, CompactRange>();
-        for (const id of logIds) ranges.set(id, await this.frontier(tx, id));
-        const entries: EntryRow[] = [];
-        const nodes: Array<NodeRow & { logId: number }> = [];
-        for (const unit of batch) {
-          let record = unit.record;
-          let result: unknown;
-          let bytes: Uint8Array;
-          try {
-            if (unit.work) {
-              await sql`SAVEPOINT vigil_unit`.execute(tx);
-              try {
-                ({ record, result } = await unit.work(tx));
-                bytes = encodeRecord(record);
-              } catch (error) {
-                await sql`ROLLBACK TO SAVEPOINT vigil_unit`.execute(tx);
-                throw error;
-              }
-              await sql`RELEASE SAVEPOINT vigil_unit`.execute(tx);
-            } else {
-              bytes = encodeRecord(record);
-            }
-          } catch (error) {
-            answers.push({ unit, error });
-            continue;
-          }
-          const range = ranges.get(unit.logId)!;
-          const index = range.size;
-          const leaf = leafHash(bytes);
-          for (const node of range.append(leaf)) nodes.push({ logId: unit.logId, ...node });
-          entries.push({ logId: unit.logId, index, data: bytes });
-          answers.push({ unit, result, sequenced: { org: unit.org, index, leafHash: leaf } });
-        }
-        await this.statements.insert(tx, entries, nodes);
-        return ranges;
-      });
+      done =
+        this.direct && batch.every((u) => !u.work)
+          ? await this.runDirect(this.direct, batch, logIds)
+          : await this.runInTransaction(batch, logIds);
     } catch (error) {
       // Nothing in this batch was sequenced: every caller learns it, and no cached state survives the doubt.
       this.frontiers.clear();
@@ -197,12 +191,69 @@ export class LedgerStore {
       for (const unit of batch) unit.reject(failure);
       return;
     }
-    for (const [id, range] of grown) this.frontiers.set(id, range);
-    this.options.onCommit?.([...grown.keys()]);
-    for (const a of answers) {
+    for (const [id, range] of done.ranges) this.frontiers.set(id, range);
+    this.options.onCommit?.([...done.ranges.keys()]);
+    for (const a of done.answers) {
       if (a.sequenced) a.unit.resolve({ sequenced: a.sequenced, result: a.result });
       else a.unit.reject(a.error);
     }
+  }
+
+  /** The general path: a Kysely transaction in which each unit's work runs under its own savepoint. */
+  private async runInTransaction(batch: Unit[], logIds: number[]): Promise<BatchState> {
+    return this.storage.db.transaction().execute(async (tx) => {
+      await this.statements.lock(tx, logIds);
+      const state = new BatchState();
+      for (const id of logIds) state.ranges.set(id, await this.frontier(tx, id));
+      for (const unit of batch) {
+        if (!unit.work) {
+          state.sequence(unit, unit.record, undefined);
+          continue;
+        }
+        await sql`SAVEPOINT vigil_unit`.execute(tx);
+        let out: { record: LedgerRecord; result: unknown };
+        try {
+          out = await unit.work(tx);
+          encodeRecord(out.record); // a record that cannot be encoded fails its unit, and rolls back its work
+        } catch (error) {
+          await sql`ROLLBACK TO SAVEPOINT vigil_unit`.execute(tx);
+          state.answers.push({ unit, error });
+          continue;
+        }
+        await sql`RELEASE SAVEPOINT vigil_unit`.execute(tx);
+        state.sequence(unit, out.record, out.result);
+      }
+      await this.statements.insert(tx, state.entries, state.nodes);
+      return state;
+    });
+  }
+
+  /**
+   * SQLite's fast path for batches of plain records: one synchronous better-sqlite3 transaction on the writer
+   * connection, taken through Kysely's connection mutex so it never interleaves with another transaction.
+   */
+  private async runDirect(direct: SqliteDirect, batch: Unit[], logIds: number[]): Promise<BatchState> {
+    return this.storage.db.connection().execute(async () =>
+      direct.transaction(() => {
+        const state = new BatchState();
+        for (const id of logIds) {
+          const size = direct.size(id);
+          const cached = this.frontiers.get(id);
+          state.ranges.set(
+            id,
+            cached && cached.size === size
+              ? cached.clone()
+              : new CompactRange(
+                  size,
+                  rangeNodeIds(0, size).map((n) => direct.node(id, n.level, n.index)),
+                ),
+          );
+        }
+        for (const unit of batch) state.sequence(unit, unit.record, undefined);
+        direct.insert(state.entries, state.nodes);
+        return state;
+      }),
+    );
   }
 
   /** The committed frontier of a log, from cache when the database agrees on its size, else from stored hashes. */

@@ -2,6 +2,7 @@ import { nodeKey } from '@vigil/ledger';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { LedgerStoreError } from './errors.js';
 import type { Database } from '../storage/schema.js';
+import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import type { Storage } from '../storage/storage.js';
 
 /** A stored complete subtree: level L, index k covers leaves [k·2^L, (k+1)·2^L). */
@@ -78,23 +79,53 @@ export function sequencerStatements(storage: Storage): SequencerStatements {
  * thousands of rows a second, compiling a query per row would cost more than the disk.
  */
 function sqliteStatements(storage: Storage): SequencerStatements {
-  const handle = storage.sqlite;
-  if (!handle) throw new Error('sqlite statements need the writer handle');
+  if (!storage.sqlite) throw new Error('sqlite statements need the writer handle');
+  const direct = sqliteDirect(storage.sqlite);
+  return {
+    async lock() {},
+    async size(_tx, logId) {
+      return direct.size(logId);
+    },
+    async insert(_tx, entries, nodes) {
+      direct.insert(entries, nodes);
+    },
+  };
+}
+
+/** Synchronous statements on SQLite's writer connection. Callers hold that connection (Kysely's mutex). */
+export interface SqliteDirect {
+  size(logId: number): number;
+  node(logId: number, level: number, index: number): Uint8Array;
+  insert(entries: readonly EntryRow[], nodes: readonly (NodeRow & { logId: number })[]): void;
+  /** Runs `fn` in a BEGIN IMMEDIATE transaction; commits on return, rolls back on throw. */
+  transaction<T>(fn: () => T): T;
+}
+
+export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
   const sizeStmt = handle.prepare('SELECT max(idx) AS m FROM ledger_entries WHERE log_id = ?');
+  const nodeStmt = handle.prepare(
+    'SELECT hash FROM ledger_hashes WHERE log_id = ? AND level = ? AND idx = ?',
+  );
   const insertEntry = handle.prepare('INSERT INTO ledger_entries (log_id, idx, data) VALUES (?, ?, ?)');
   const insertNode = handle.prepare(
     'INSERT INTO ledger_hashes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)',
   );
   return {
-    async lock() {},
-    async size(_tx, logId) {
+    size(logId) {
       const row = sizeStmt.get(logId) as { m: number | null };
       return row.m === null ? 0 : row.m + 1;
     },
-    async insert(_tx, entries, nodes) {
+    node(logId, level, index) {
+      const row = nodeStmt.get(logId, level, index) as { hash: Uint8Array } | undefined;
+      if (!row)
+        throw new LedgerStoreError('ledger-unavailable', `stored tree is missing node ${level}/${index}`);
+      return row.hash;
+    },
+    insert(entries, nodes) {
       for (const e of entries) insertEntry.run(e.logId, e.index, e.data);
       for (const n of nodes) insertNode.run(n.logId, n.level, n.index, n.hash);
     },
+    transaction: (fn) => handle.transaction(fn).immediate(),
   };
 }
 
