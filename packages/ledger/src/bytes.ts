@@ -104,8 +104,11 @@ const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Whether text is well-formed UTF-16 (has no lone surrogates), i.e. encodes to UTF-8 without loss. */
 export function isWellFormed(text: string): boolean {
-  return !LONE_SURROGATE.test(text);
+  return nativeWellFormed ? nativeWellFormed.call(text) : !LONE_SURROGATE.test(text);
 }
+
+// ES2024 String.prototype.isWellFormed (Node 20, current browsers) is several times faster than the regex.
+const nativeWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
 
 /**
  * Compares two byte strings in time that depends only on their lengths, not on where they differ

@@ -28,65 +28,96 @@ function isPlainObject(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-function write(v: unknown, path: string, depth: number, open: Set<object>, out: string[]): void {
-  switch (typeof v) {
-    case 'string':
-      if (!isWellFormed(v)) throw unsupported(path, 'lone surrogate in string');
-      out.push(JSON.stringify(v));
-      return;
-    case 'number':
-      if (!Number.isFinite(v)) throw unsupported(path, `number ${v}`);
-      out.push(String(v)); // Number::toString; -0 gives "0" as RFC 8785 requires
-      return;
-    case 'boolean':
-      out.push(v ? 'true' : 'false');
-      return;
-    case 'object':
-      break;
-    default:
-      throw unsupported(path, `value of type ${typeof v}`);
-  }
-  if (v === null) {
-    out.push('null');
-    return;
-  }
-  if (depth >= MAX_JSON_DEPTH) throw unsupported(path, 'nesting too deep');
-  if (open.has(v)) throw unsupported(path, 'cycle');
-  open.add(v);
-  if (Array.isArray(v)) {
-    if (Object.getPrototypeOf(v) !== Array.prototype) throw unsupported(path, 'array subclass');
-    out.push('[');
-    for (let i = 0; i < v.length; i++) {
-      if (i > 0) out.push(',');
-      const item: unknown = v[i];
-      if (item === undefined) throw unsupported(`${path}[${i}]`, 'undefined array element');
-      write(item, `${path}[${i}]`, depth + 1, open, out);
+// The success path allocates nothing but the output: the path to a value is built only when reporting an
+// error (from `trail`, the keys and indexes of the containers being written), and strings are appended with +=.
+const QUOTED_KEYS = new Map<string, string>();
+/** Bounds the cache: records have a few dozen distinct property names; hostile input cannot grow it further. */
+const MAX_QUOTED_KEYS = 4096;
+
+class Writer {
+  out = '';
+  readonly trail: Array<string | number> = [];
+  readonly open = new Set<object>();
+
+  /** `"key":` — property names repeat across records, so their quoted form is cached. */
+  quoteKey(key: string): string {
+    let quoted = QUOTED_KEYS.get(key);
+    if (quoted === undefined) {
+      if (!isWellFormed(key)) throw this.fail('lone surrogate in property name');
+      quoted = JSON.stringify(key) + ':';
+      if (QUOTED_KEYS.size < MAX_QUOTED_KEYS) QUOTED_KEYS.set(key, quoted);
     }
-    out.push(']');
-  } else {
-    if (!isPlainObject(v)) throw unsupported(path, `non-plain object ${v.constructor?.name ?? ''}`.trim());
-    const obj = v as Record<string, unknown>;
-    out.push('{');
-    let first = true;
-    for (const key of Object.keys(obj).sort()) {
-      const item = obj[key];
-      if (item === undefined) continue;
-      if (!isWellFormed(key)) throw unsupported(path, 'lone surrogate in property name');
-      if (!first) out.push(',');
-      first = false;
-      out.push(JSON.stringify(key), ':');
-      write(item, `${path}.${key}`, depth + 1, open, out);
-    }
-    out.push('}');
+    return quoted;
   }
-  open.delete(v);
+
+  fail(what: string): LedgerError<'unsupported-json-value'> {
+    const path = this.trail.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+    return unsupported(`$${path}`, what);
+  }
+
+  write(v: unknown): void {
+    switch (typeof v) {
+      case 'string':
+        if (!isWellFormed(v)) throw this.fail('lone surrogate in string');
+        this.out += JSON.stringify(v);
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) throw this.fail(`number ${v}`);
+        this.out += String(v); // Number::toString; -0 gives "0" as RFC 8785 requires
+        return;
+      case 'boolean':
+        this.out += v ? 'true' : 'false';
+        return;
+      case 'object':
+        break;
+      default:
+        throw this.fail(`value of type ${typeof v}`);
+    }
+    if (v === null) {
+      this.out += 'null';
+      return;
+    }
+    if (this.trail.length >= MAX_JSON_DEPTH) throw this.fail('nesting too deep');
+    if (this.open.has(v)) throw this.fail('cycle');
+    this.open.add(v);
+    if (Array.isArray(v)) {
+      if (Object.getPrototypeOf(v) !== Array.prototype) throw this.fail('array subclass');
+      this.out += '[';
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) this.out += ',';
+        const item: unknown = v[i];
+        this.trail.push(i);
+        if (item === undefined) throw this.fail('undefined array element');
+        this.write(item);
+        this.trail.pop();
+      }
+      this.out += ']';
+    } else {
+      if (!isPlainObject(v)) throw this.fail(`non-plain object ${v.constructor?.name ?? ''}`.trim());
+      const obj = v as Record<string, unknown>;
+      this.out += '{';
+      let first = true;
+      for (const key of Object.keys(obj).sort()) {
+        const item = obj[key];
+        if (item === undefined) continue;
+        if (!first) this.out += ',';
+        first = false;
+        this.out += this.quoteKey(key);
+        this.trail.push(key);
+        this.write(item);
+        this.trail.pop();
+      }
+      this.out += '}';
+    }
+    this.open.delete(v);
+  }
 }
 
 /** RFC 8785 canonical JSON text of a value. Throws unsupported-json-value for anything not plain JSON data. */
 export function canonicalize(value: unknown): string {
-  const out: string[] = [];
-  write(value, '$', 0, new Set(), out);
-  return out.join('');
+  const writer = new Writer();
+  writer.write(value);
+  return writer.out;
 }
 
 /** UTF-8 bytes of the canonical JSON text (what gets hashed and signed). */

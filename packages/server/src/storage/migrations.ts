@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from './storage.js';
 
 /**
@@ -26,6 +26,10 @@ export const APPEND_ONLY_TABLES = [
 function ledger(dialect: Dialect): Migration {
   const bytes = dialect === 'postgres' ? sql`bytea` : sql`blob`;
   const big = dialect === 'postgres' ? sql`bigint` : sql`integer`;
+  // SQLite: store rows in primary-key order (no hidden rowid and second index), so an append touches one page
+  // per table instead of two: each commit writes fewer WAL pages.
+  const clustered = <T extends CreateTableBuilder<string, never>>(table: T): T =>
+    (dialect === 'sqlite' ? table.modifyEnd(sql`WITHOUT ROWID`) : table) as T;
   return {
     async up(db: Kysely<unknown>) {
       let logs = db.schema.createTable('ledger_logs');
@@ -44,6 +48,7 @@ function ledger(dialect: Dialect): Migration {
         .addColumn('idx', big, (c) => c.notNull().check(sql`idx >= 0`))
         .addColumn('data', bytes, (c) => c.notNull())
         .addPrimaryKeyConstraint('ledger_entries_pk', ['log_id', 'idx'])
+        .$call(clustered)
         .execute();
 
       await db.schema
@@ -53,6 +58,7 @@ function ledger(dialect: Dialect): Migration {
         .addColumn('idx', big, (c) => c.notNull().check(sql`idx >= 0`))
         .addColumn('hash', bytes, (c) => c.notNull())
         .addPrimaryKeyConstraint('ledger_hashes_pk', ['log_id', 'level', 'idx'])
+        .$call(clustered)
         .execute();
 
       await db.schema
@@ -63,6 +69,7 @@ function ledger(dialect: Dialect): Migration {
         .addColumn('note', 'text', (c) => c.notNull())
         .addColumn('created_at', big, (c) => c.notNull())
         .addPrimaryKeyConstraint('ledger_checkpoints_pk', ['log_id', 'size'])
+        .$call(clustered)
         .execute();
 
       await db.schema
