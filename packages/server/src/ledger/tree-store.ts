@@ -147,18 +147,17 @@ function postgresStatements(): SequencerStatements {
       return m === null ? 0 : Number(m) + 1;
     },
     async insert(tx, entries, nodes) {
-      if (entries.length > 0) {
-        await sql`INSERT INTO ledger_entries (log_id, idx, data)
+      if (entries.length === 0) return;
+      // One round trip for both tables: a data-modifying CTE inserts the entries, the outer INSERT the hashes.
+      await sql`WITH entries AS (
+          INSERT INTO ledger_entries (log_id, idx, data)
           SELECT * FROM unnest(${entries.map((e) => e.logId)}::integer[], ${entries.map((e) => e.index)}::bigint[],
-                               ${entries.map((e) => Buffer.from(e.data))}::bytea[])`.execute(tx);
-      }
-      if (nodes.length > 0) {
-        await sql`INSERT INTO ledger_hashes (log_id, level, idx, hash)
-          SELECT * FROM unnest(${nodes.map((n) => n.logId)}::integer[], ${nodes.map((n) => n.level)}::integer[],
-                               ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => Buffer.from(n.hash))}::bytea[])`.execute(
-          tx,
-        );
-      }
+                               ${entries.map((e) => Buffer.from(e.data))}::bytea[]))
+        INSERT INTO ledger_hashes (log_id, level, idx, hash)
+        SELECT * FROM unnest(${nodes.map((n) => n.logId)}::integer[], ${nodes.map((n) => n.level)}::integer[],
+                             ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => Buffer.from(n.hash))}::bytea[])`.execute(
+        tx,
+      );
     },
   };
 }
