@@ -1,0 +1,23 @@
+import { PROBLEMS } from './problems.js';
+
+/** Marks the generated part of a Markdown file: everything between the two lines is rewritten by `npm run docs`. */
+export function generatedBlock(name: string, body: string): string {
+  return `<!-- generated:${name} (npm run docs) -->\n${body}<!-- end:${name} -->`;
+}
+
+/** Replaces the generated block `name` in `markdown`; throws if the markers are missing. */
+export function replaceGeneratedBlock(markdown: string, name: string, body: string): string {
+  const pattern = new RegExp(
+    `<!-- generated:${name} \\(npm run docs\\) -->\\n[\\s\\S]*?<!-- end:${name} -->`,
+  );
+  if (!pattern.test(markdown)) throw new Error(`no generated block "${name}" in the document`);
+  return markdown.replace(pattern, () => generatedBlock(name, body));
+}
+
+/** The problem-code table of docs/api.md, from the one catalog. */
+export function renderProblemTable(): string {
+  const rows = Object.entries(PROBLEMS).map(
+    ([code, p]) => `| <a id="problem-${code}"></a>\`${code}\` | ${p.status} | ${p.title} | ${p.doc} |`,
+  );
+  return ['| code | status | title | meaning |', '| --- | --- | --- | --- |', ...rows, ''].join('\n');
+}
