@@ -1,9 +1,10 @@
 // `npm run docs`: rewrites the generated blocks of docs/ from the registries they document.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderProblemTable, replaceGeneratedBlock } from '@vigil/protocol';
+import { renderEventCatalog, renderProblemTable, replaceGeneratedBlock } from '@vigil/protocol';
 
 export const GENERATED: Array<{ file: string; block: string; render: () => string }> = [
   { file: 'docs/api.md', block: 'problems', render: renderProblemTable },
+  { file: 'docs/events.md', block: 'events', render: renderEventCatalog },
 ];
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {

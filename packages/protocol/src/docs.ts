@@ -1,3 +1,4 @@
+import { EVENT_CATEGORIES, EVENT_TYPES } from './events.js';
 import { PROBLEMS } from './problems.js';
 
 /** Marks the generated part of a Markdown file: everything between the two lines is rewritten by `npm run docs`. */
@@ -20,4 +21,36 @@ export function renderProblemTable(): string {
     ([code, p]) => `| <a id="problem-${code}"></a>\`${code}\` | ${p.status} | ${p.title} | ${p.doc} |`,
   );
   return ['| code | status | title | meaning |', '| --- | --- | --- | --- |', ...rows, ''].join('\n');
+}
+
+/** The event catalog of docs/events.md, grouped by category, from the one registry. */
+export function renderEventCatalog(): string {
+  const out: string[] = [];
+  for (const [category, title] of Object.entries(EVENT_CATEGORIES)) {
+    const events = EVENT_TYPES.filter((e) => e.category === category);
+    if (events.length === 0) continue;
+    out.push(
+      `### ${title}`,
+      '',
+      '| event | display name | flags | OCSF | description |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const e of events) {
+      const flags = [
+        e.requiresOrgAdmin && 'org admin',
+        e.requiresStackAdmin && 'stack admin',
+        e.authenticationFailure && 'auth failure',
+        e.revealsSecrets && 'reveals secrets',
+        e.origin === 'vigil' && 'Vigil',
+      ].filter(Boolean);
+      const aliases = e.aliases.length
+        ? ` Also filtered as: ${e.aliases.map((a) => `"${a}"`).join(', ')}.`
+        : '';
+      out.push(
+        `| \`${e.id}\` | ${e.displayName} | ${flags.join(', ') || '–'} | ${e.ocsf.classUid} ${e.ocsf.className} / ${e.ocsf.activityId} | ${e.description}${aliases} |`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
 }

@@ -1,2 +1,3 @@
 export * from './problems.js';
 export * from './docs.js';
+export * from './events.js';

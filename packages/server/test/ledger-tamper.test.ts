@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { CheckpointPublisher } from '../src/ledger/publisher.js';
 import { loadSigningKey, registerSigningKey } from '../src/ledger/signing-key.js';
-import { APPEND_ONLY_TABLES } from '../src/storage/migrations.js';
+import { APPEND_ONLY_TABLES } from '../src/storage/migrations/index.js';
 import { DIALECTS, POSTGRES_URL, testDatabase, type TestDatabase } from './support/databases.js';
 
 const SIZE = 24;

@@ -30,7 +30,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // `open//{id}` (the ESC SDK's empty-revision path) must reach its route, not a redirect.
     routerOptions: { ignoreDuplicateSlashes: true },
     requestIdHeader: 'x-request-id',
-    disableRequestLogging: false,
   });
   const routes = enforceRouteAudit(fastify);
 

@@ -1,18 +1,6 @@
-import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import type { Dialect } from './storage.js';
-
-/**
- * One set of migrations for both engines. Where the engines differ (byte and big-integer types, identity columns,
- * trigger syntax) a migration asks `dialect`; everything else is Kysely's schema builder.
- * Migrations are append-only: never edit one that has shipped, add the next.
- */
-export function migrationProvider(dialect: Dialect): MigrationProvider {
-  return {
-    async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001_ledger': ledger(dialect) };
-    },
-  };
-}
+import { sql, type CreateTableBuilder, type Kysely, type Migration } from 'kysely';
+import type { Dialect } from '../storage.js';
+import { forbidRewrites } from './append-only.js';
 
 /** The tables that hold history; the database itself refuses UPDATE, DELETE and TRUNCATE on them. */
 export const APPEND_ONLY_TABLES = [
@@ -23,7 +11,7 @@ export const APPEND_ONLY_TABLES = [
   'ledger_signing_keys',
 ] as const;
 
-function ledger(dialect: Dialect): Migration {
+export function ledgerMigration(dialect: Dialect): Migration {
   const bytes = dialect === 'postgres' ? sql`bytea` : sql`blob`;
   const big = dialect === 'postgres' ? sql`bigint` : sql`integer`;
   // SQLite: store rows in primary-key order (no hidden rowid and second index), so an append touches one page
@@ -81,24 +69,4 @@ function ledger(dialect: Dialect): Migration {
       for (const table of APPEND_ONLY_TABLES) await forbidRewrites(db, dialect, table);
     },
   };
-}
-
-/** Triggers that make the database itself reject changes to history (an application bug cannot rewrite it). */
-async function forbidRewrites(db: Kysely<unknown>, dialect: Dialect, table: string): Promise<void> {
-  const name = sql.id(table);
-  if (dialect === 'sqlite') {
-    for (const op of ['update', 'delete'] as const) {
-      await sql`CREATE TRIGGER ${sql.id(`${table}_no_${op}`)} BEFORE ${sql.raw(op.toUpperCase())} ON ${name}
-        BEGIN SELECT RAISE(ABORT, ${sql.lit(`vigil: ${table} is append-only`)}); END`.execute(db);
-    }
-    return;
-  }
-  await sql`CREATE OR REPLACE FUNCTION vigil_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      RAISE EXCEPTION 'vigil: % is append-only', TG_TABLE_NAME USING ERRCODE = 'integrity_constraint_violation';
-    END $$`.execute(db);
-  await sql`CREATE TRIGGER ${sql.id(`${table}_no_rewrite`)} BEFORE UPDATE OR DELETE ON ${name}
-    FOR EACH ROW EXECUTE FUNCTION vigil_append_only()`.execute(db);
-  await sql`CREATE TRIGGER ${sql.id(`${table}_no_truncate`)} BEFORE TRUNCATE ON ${name}
-    FOR EACH STATEMENT EXECUTE FUNCTION vigil_append_only()`.execute(db);
 }

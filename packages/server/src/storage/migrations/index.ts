@@ -1,0 +1,25 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import type { Dialect } from '../storage.js';
+import { ledgerMigration } from './0001-ledger.js';
+import { iamMigration } from './0002-iam.js';
+import { environmentsMigration } from './0003-environments.js';
+
+/**
+ * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
+ * identity columns, trigger syntax) a migration asks `dialect`; everything else is Kysely's schema builder.
+ * Migrations are append-only: never edit one that has shipped, add the next.
+ */
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return {
+        '0001_ledger': ledgerMigration(dialect),
+        '0002_iam': iamMigration(dialect),
+        '0003_environments': environmentsMigration(dialect),
+      };
+    },
+  };
+}
+
+export { APPEND_ONLY_TABLES } from './0001-ledger.js';
+export { forbidRewrites } from './append-only.js';
