@@ -23,7 +23,7 @@ import {
 } from './tree-store.js';
 
 /** A JSON object that becomes one ledger entry (the audit record). */
-export type LedgerRecord = { readonly [key: string]: unknown };
+export type LedgerRecord = object;
 
 /** The answer to an append: the record is *sequenced* and *integrated* (see docs/ledger.md). */
 export interface Sequenced {
