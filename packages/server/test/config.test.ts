@@ -21,6 +21,11 @@ describe('configuration', () => {
     ['VIGIL_LOG_ORIGIN', 'a+b'],
     ['VIGIL_SIGNING_KEY', 'hunter2'],
     ['VIGIL_CHECKPOINT_INTERVAL_MS', '5000'],
+    ['VIGIL_TRUSTED_PROXIES', '10.0.0.0/33'],
+    ['VIGIL_TRUSTED_PROXIES', '10.0.0.0/8, proxy.example.com'],
+    ['VIGIL_BOOTSTRAP_ORG', 'a'],
+    ['VIGIL_BOOTSTRAP_TOKEN', 'short'],
+    ['VIGIL_MASTER_KEY', 'c2hvcnQ='],
   ])('stops on %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;
     try {
@@ -31,6 +36,14 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message.startsWith(`${name}: `)).toBe(true);
     expect((error as ConfigError).message).not.toContain('\n');
+  });
+
+  it('parses trusted proxies', () => {
+    expect(loadConfig({ VIGIL_TRUSTED_PROXIES: '10.0.0.0/8, ::1/128,192.0.2.1' }).trustedProxies).toEqual([
+      '10.0.0.0/8',
+      '::1/128',
+      '192.0.2.1',
+    ]);
   });
 
   it('never echoes a signing key value', () => {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 
@@ -18,6 +19,14 @@ export interface Config {
   readonly signingKey: string | undefined;
   /** How often new entries are covered by a signed checkpoint. */
   readonly checkpointIntervalMs: number;
+  /** Proxies whose X-Forwarded-For is believed (CIDRs); from anyone else the socket address is the source IP. */
+  readonly trustedProxies: readonly string[];
+  /** The organization created on first start of an empty database. */
+  readonly bootstrapOrg: string;
+  /** If set, the first admin's access token (for automation); otherwise one is generated and printed once. */
+  readonly bootstrapToken: string | undefined;
+  /** Base64 of 32 bytes: the key that encrypts secrets at rest; undefined means `<dataDir>/master.key`. */
+  readonly masterKey: string | undefined;
 }
 
 /** 8080: the port Pulumi's self-hosted API service uses too. */
@@ -40,7 +49,14 @@ export const CONFIG_VARIABLES = [
   'VIGIL_LOG_ORIGIN',
   'VIGIL_SIGNING_KEY',
   'VIGIL_CHECKPOINT_INTERVAL_MS',
+  'VIGIL_TRUSTED_PROXIES',
+  'VIGIL_BOOTSTRAP_ORG',
+  'VIGIL_BOOTSTRAP_TOKEN',
+  'VIGIL_MASTER_KEY',
 ] as const;
+
+/** The organization a fresh installation starts with. */
+export const DEFAULT_BOOTSTRAP_ORG = 'acme';
 
 /** A configuration mistake; its message is one line naming the variable, fit to print and exit. */
 export class ConfigError extends Error {
@@ -102,7 +118,58 @@ export function loadConfig(env: Env = process.env): Config {
     MAX_CHECKPOINT_INTERVAL_MS,
   );
 
-  return { port, host, dataDir, databaseUrl, logOrigin, signingKey, checkpointIntervalMs };
+  const trustedProxies = (nonEmpty(env, 'VIGIL_TRUSTED_PROXIES') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  for (const cidr of trustedProxies) {
+    if (!isCidr(cidr)) {
+      throw new ConfigError(
+        'VIGIL_TRUSTED_PROXIES',
+        `expected comma-separated CIDRs like 10.0.0.0/8, got ${quote(cidr)}`,
+      );
+    }
+  }
+
+  const bootstrapOrg = nonEmpty(env, 'VIGIL_BOOTSTRAP_ORG') ?? DEFAULT_BOOTSTRAP_ORG;
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$/.test(bootstrapOrg)) {
+    throw new ConfigError(
+      'VIGIL_BOOTSTRAP_ORG',
+      `expected an organization name of 3-40 letters, digits, "-" or "_", got ${quote(bootstrapOrg)}`,
+    );
+  }
+  const bootstrapToken = nonEmpty(env, 'VIGIL_BOOTSTRAP_TOKEN');
+  if (bootstrapToken !== undefined && (bootstrapToken.length < 20 || /\s/.test(bootstrapToken))) {
+    throw new ConfigError('VIGIL_BOOTSTRAP_TOKEN', 'expected at least 20 characters without spaces');
+  }
+  const masterKey = nonEmpty(env, 'VIGIL_MASTER_KEY');
+  if (masterKey !== undefined && Buffer.from(masterKey, 'base64').length !== 32) {
+    throw new ConfigError('VIGIL_MASTER_KEY', 'expected the base64 encoding of 32 random bytes');
+  }
+
+  return {
+    port,
+    host,
+    dataDir,
+    databaseUrl,
+    logOrigin,
+    signingKey,
+    checkpointIntervalMs,
+    trustedProxies,
+    bootstrapOrg,
+    bootstrapToken,
+    masterKey,
+  };
+}
+
+function isCidr(text: string): boolean {
+  const [address, bits, ...rest] = text.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 function defaultOrigin(): string {
