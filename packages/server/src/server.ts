@@ -50,7 +50,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // Entries sequenced before a crash are signed now, not at their log's next append.
     await publisher.publishAll();
     publisher.start();
-    const app = await buildApp({ ledger, publisher, signer, logger: options.logger ?? false });
+    const app = await buildApp({
+      ledger,
+      publisher,
+      signer,
+      logger: options.logger ?? false,
+      trustedProxies: config.trustedProxies,
+    });
     return {
       config,
       storage,

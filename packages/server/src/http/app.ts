@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { LedgerStoreError } from '../ledger/errors.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
@@ -12,6 +13,8 @@ export interface AppDeps {
   readonly publisher: CheckpointPublisher;
   readonly signer: CheckpointSigner;
   readonly logger?: FastifyServerOptions['logger'];
+  /** CIDRs of proxies whose X-Forwarded-For is believed (VIGIL_TRUSTED_PROXIES). */
+  readonly trustedProxies?: readonly string[];
 }
 
 /** Largest request body accepted anywhere (environment definitions are far smaller). */
@@ -29,9 +32,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: BODY_LIMIT_BYTES,
     // `open//{id}` (the ESC SDK's empty-revision path) must reach its route, not a redirect.
     routerOptions: { ignoreDuplicateSlashes: true },
-    requestIdHeader: 'x-request-id',
+    // Request ids are ours (they go into audit records); a client-supplied one is not believed.
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    // request.ip: the socket address, or X-Forwarded-For's client when the socket is a trusted proxy.
+    trustProxy: deps.trustedProxies && deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false,
   });
   const routes = enforceRouteAudit(fastify);
+  fastify.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
 
   fastify.setErrorHandler((error, request, reply) => {
     if (error instanceof ProblemError) return sendProblem(reply, error.code, error.message, error.param);

@@ -1,3 +1,4 @@
+import type { EventId } from '@vigil/protocol';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 
 /**
@@ -5,7 +6,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
  * records none (health checks, static assets, public verification material). A route that says neither is a
  * boot failure — see `enforceRouteAudit`.
  */
-export type RouteAudit = { readonly action: string } | { readonly exempt: string };
+export type RouteAudit = { readonly action: EventId | readonly EventId[] } | { readonly exempt: string };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -34,7 +35,8 @@ export function enforceRouteAudit(app: FastifyInstance): DeclaredRoute[] {
   app.addHook('onRoute', (route: RouteOptions) => {
     const audit = route.config?.audit;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (!audit || !(('action' in audit && audit.action) || ('exempt' in audit && audit.exempt))) {
+    const declared = audit && 'action' in audit ? [audit.action].flat() : [];
+    if (!audit || !(declared.length > 0 || ('exempt' in audit && audit.exempt))) {
       throw new UndeclaredAuditError(methods.join(','), route.url);
     }
     for (const method of methods) routes.push({ method, url: route.url, audit });
