@@ -114,12 +114,29 @@ function openPostgres(url: string, options: StorageOptions): Storage {
   };
 }
 
+async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } catch (error) {
+    // Two processes creating it at once: one of them loses the race on the catalog's unique index.
+    if ((error as { code?: string }).code !== '23505') throw error;
+  }
+}
+
 async function migrate(storage: Storage): Promise<void> {
+  let migrationTableSchema: string | undefined;
   if (storage.pool) {
     const schema = (storage.pool.options as { options?: string }).options?.match(/search_path=(\w+)/)?.[1];
-    if (schema) await storage.pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    if (schema) await createSchema(storage.pool, schema);
+    // Kysely looks for its migration tables in every schema unless told which: another schema's would do.
+    migrationTableSchema = (await storage.pool.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]
+      ?.s;
   }
-  const migrator = new Migrator({ db: storage.db, provider: migrationProvider(storage.dialect) });
+  const migrator = new Migrator({
+    db: storage.db,
+    provider: migrationProvider(storage.dialect),
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
