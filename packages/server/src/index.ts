@@ -8,3 +8,4 @@ export * from './ledger/signing-key.js';
 export * from './http/app.js';
 export * from './http/route-audit.js';
 export * from './server.js';
+export * from './iam/index.js';

@@ -10,6 +10,19 @@ async function main(): Promise<void> {
   const database = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
   console.log(`\nVigil is listening on ${address} (${database}).`);
   console.log(`Checkpoint verifier key: ${server.signer.verifierKey}`);
+  const first = server.bootstrap;
+  if (first.created) {
+    // Shown once, here only: neither is stored in a form that can be shown again.
+    console.log(`\nFirst start: created organization "${first.org}" and its admin "${first.adminLogin}".`);
+    console.log(`  password:     ${first.password}`);
+    if (first.token) console.log(`  access token: ${first.token}`);
+    else console.log('  access token: the one given in VIGIL_BOOTSTRAP_TOKEN');
+    console.log(`Sign in: export PULUMI_ACCESS_TOKEN=<access token>; the ESC API is ${address}/api/esc`);
+  } else {
+    console.log(
+      `Sign in with an access token (Authorization: token <token>); the ESC API is ${address}/api/esc`,
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

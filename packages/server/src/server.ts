@@ -4,6 +4,14 @@ import { LedgerStore } from './ledger/ledger-store.js';
 import { CheckpointPublisher } from './ledger/publisher.js';
 import { loadSigningKey, registerSigningKey, type CheckpointSigner } from './ledger/signing-key.js';
 import { openStorage, type Storage } from './storage/storage.js';
+import { createEnvironmentStore, type EnvironmentStore } from './environments/environment-store.js';
+import { loadOrCreateMasterKey } from './environments/master-key.js';
+import { createSecretBox } from './environments/secret-box.js';
+import { createEscService, type EscService } from './esc/esc-service.js';
+import { createAuthenticator } from './http/authenticate.js';
+import { bootstrap, type BootstrapResult } from './iam/bootstrap.js';
+import { createIamService, type IamService } from './iam/iam-service.js';
+import { Kernel, SYSTEM_ACTOR } from './kernel/kernel.js';
 
 export interface Server {
   readonly config: Config;
@@ -12,6 +20,12 @@ export interface Server {
   readonly publisher: CheckpointPublisher;
   readonly signer: CheckpointSigner;
   readonly app: App;
+  readonly kernel: Kernel;
+  readonly iam: IamService;
+  readonly environments: EnvironmentStore;
+  readonly esc: EscService;
+  /** What the first start on an empty database created (its token and password are shown once). */
+  readonly bootstrap: BootstrapResult;
   /** Stops accepting requests, drains the ledger, signs what is left, closes the database. */
   close(): Promise<void>;
 }
@@ -50,10 +64,26 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // Entries sequenced before a crash are signed now, not at their log's next append.
     await publisher.publishAll();
     publisher.start();
+
+    const kernel = new Kernel(ledger);
+    const iam = createIamService();
+    const secrets = createSecretBox(
+      loadOrCreateMasterKey({ dataDir: config.dataDir, envValue: config.masterKey }),
+    );
+    const environments = createEnvironmentStore({ secrets });
+    const esc = createEscService({ storage, kernel, iam, environments, secrets });
+    const first = await bootstrap(storage.db, {
+      org: config.bootstrapOrg,
+      ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}),
+    });
+    if (first.created) await recordBootstrap(kernel, first);
+
     const app = await buildApp({
       ledger,
       publisher,
       signer,
+      esc,
+      authenticate: createAuthenticator({ iam, storage }),
       logger: options.logger ?? false,
       trustedProxies: config.trustedProxies,
     });
@@ -64,6 +94,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       publisher,
       signer,
       app,
+      kernel,
+      iam,
+      environments,
+      esc,
+      bootstrap: first,
       async close() {
         await app.fastify.close();
         await ledger.close();
@@ -75,4 +110,34 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await storage.close();
     throw error;
   }
+}
+
+/**
+ * The first start's records: the server (actor `system`) created the organization's first admin and token.
+ * Bootstrap runs in its own transaction (it must serialize concurrent first starts), so these follow it at once.
+ */
+async function recordBootstrap(
+  kernel: Kernel,
+  first: Extract<BootstrapResult, { created: true }>,
+): Promise<void> {
+  const ctx = { actor: SYSTEM_ACTOR, sourceIP: '127.0.0.1' };
+  await kernel.note(
+    ctx,
+    first.org,
+    'member-added',
+    `Created organization "${first.org}" with admin "${first.adminLogin}"`,
+    {
+      member: first.adminLogin,
+    },
+  );
+  await kernel.note(
+    ctx,
+    first.org,
+    'personal-token-created',
+    `Created the first access token of "${first.adminLogin}"`,
+    {
+      member: first.adminLogin,
+      token: first.tokenId,
+    },
+  );
 }

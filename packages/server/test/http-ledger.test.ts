@@ -44,8 +44,8 @@ for (const dialect of DIALECTS) {
       });
       server = await createServer(config, { schema: db.schema });
       const address = await server.app.fastify.listen({ port: 0, host: '127.0.0.1' });
-      base = `${address}/api/orgs/acme/auditlogs`;
-      for (let n = 0; n < 13; n++) await server.ledger.append('acme', { event: 'test-event', n });
+      base = `${address}/api/orgs/globex/auditlogs`;
+      for (let n = 0; n < 13; n++) await server.ledger.append('globex', { event: 'test-event', n });
       await server.publisher.publishAll();
     });
 
@@ -63,8 +63,8 @@ for (const dialect of DIALECTS) {
       expect(cpResponse.status).toBe(200);
       expect(cpResponse.headers.get('content-type')).toMatch(/^text\/plain/);
       const note = await cpResponse.text();
-      expect(note).toMatch(/^vigil\.test\/acme\n13\n[A-Za-z0-9+/]{43}=\n\n— vigil\.test /);
-      const cp = openCheckpoint(note, verifierKey, 'vigil.test/acme');
+      expect(note).toMatch(/^vigil\.test\/globex\n13\n[A-Za-z0-9+/]{43}=\n\n— vigil\.test /);
+      const cp = openCheckpoint(note, verifierKey, 'vigil.test/globex');
       expect(cp.size).toBe(13);
     });
 
@@ -75,7 +75,7 @@ for (const dialect of DIALECTS) {
       expect(lines.pop()).toBe('');
       expect(lines.map((l) => JSON.parse(l).n)).toEqual([3, 4, 5, 6]);
       const stored: string[] = [];
-      for await (const e of server.ledger.entries('acme', 3, 7)) stored.push(Buffer.from(e.data).toString());
+      for await (const e of server.ledger.entries('globex', 3, 7)) stored.push(Buffer.from(e.data).toString());
       expect(lines).toEqual(stored);
     });
 
@@ -92,7 +92,7 @@ for (const dialect of DIALECTS) {
       );
       verifyInclusion(5, 13, b64(proof.leafHash), proof.hashes.map(b64), cp.root);
 
-      const old = await server.ledger.rootAt('acme', 6);
+      const old = await server.ledger.rootAt('globex', 6);
       const consistency = (await (
         await fetch(`${base}/proof/consistency?from=6&to=13`)
       ).json()) as ConsistencyProof;
@@ -124,14 +124,14 @@ for (const dialect of DIALECTS) {
     });
 
     it('answers an organization without a log with 404 log-not-found', async () => {
-      const response = await fetch(base.replace('/acme/', '/nobody/') + '/checkpoint');
+      const response = await fetch(base.replace('/globex/', '/nobody/') + '/checkpoint');
       expect(response.status).toBe(404);
       expect(await response.json()).toMatchObject({ code: 'log-not-found' });
     });
 
     it('answers only loopback callers until identity exists', async () => {
       const response = await server.app.fastify.inject({
-        url: '/api/orgs/acme/auditlogs/checkpoint',
+        url: '/api/orgs/globex/auditlogs/checkpoint',
         remoteAddress: '203.0.113.9',
       });
       expect(response.statusCode).toBe(403);

@@ -1,17 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { LedgerStoreError } from '../ledger/errors.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import type { CheckpointPublisher } from '../ledger/publisher.js';
 import type { CheckpointSigner } from '../ledger/signing-key.js';
-import { ProblemError, sendProblem } from './problem-reply.js';
+import { httpFailure } from './errors.js';
+import { sendFailure } from './problem-reply.js';
 import { enforceRouteAudit, type DeclaredRoute } from './route-audit.js';
 import { ledgerRoutes } from './routes/ledger-routes.js';
+import { escRoutes } from './routes/esc-routes.js';
+import type { EscService } from '../esc/esc-service.js';
+import type { Authenticate } from './authenticate.js';
 
 export interface AppDeps {
   readonly ledger: LedgerStore;
   readonly publisher: CheckpointPublisher;
   readonly signer: CheckpointSigner;
+  readonly esc: EscService;
+  readonly authenticate: Authenticate;
   readonly logger?: FastifyServerOptions['logger'];
   /** CIDRs of proxies whose X-Forwarded-For is believed (VIGIL_TRUSTED_PROXIES). */
   readonly trustedProxies?: readonly string[];
@@ -30,6 +35,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const fastify = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // HEAD is declared where it means something (an environment's ETag); no implicit HEAD twin of every GET.
+    exposeHeadRoutes: false,
     // `open//{id}` (the ESC SDK's empty-revision path) must reach its route, not a redirect.
     routerOptions: { ignoreDuplicateSlashes: true },
     // Request ids are ours (they go into audit records); a client-supplied one is not believed.
@@ -44,45 +51,36 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   fastify.setErrorHandler((error, request, reply) => {
-    if (error instanceof ProblemError) return sendProblem(reply, error.code, error.message, error.param);
-    if (error instanceof LedgerStoreError) {
-      switch (error.code) {
-        case 'out-of-range':
-          return sendProblem(reply, 'out-of-range', error.message, (error as { param?: string }).param);
-        case 'log-not-found':
-          return sendProblem(reply, 'log-not-found', error.message);
-        case 'ledger-overloaded':
-          reply.header('retry-after', '1');
-          return sendProblem(reply, 'ledger-overloaded', error.message);
-        default:
-          request.log.error({ code: error.code }, 'audit ledger failure');
-          reply.header('retry-after', '5');
-          return sendProblem(
-            reply,
-            'ledger-unavailable',
-            'the audit ledger is unavailable; nothing was performed',
-          );
+    let failure = httpFailure(error);
+    if (!failure) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 413) {
+        failure = {
+          code: 'payload-too-large',
+          message: `request bodies are limited to ${BODY_LIMIT_BYTES} bytes`,
+        };
+      } else if (status === 415 || (status !== undefined && status >= 400 && status < 500)) {
+        failure = { code: 'invalid-argument', message: (error as Error).message };
       }
     }
-    const status = (error as { statusCode?: number }).statusCode;
-    if (status === 413)
-      return sendProblem(
-        reply,
-        'payload-too-large',
-        `request bodies are limited to ${BODY_LIMIT_BYTES} bytes`,
+    if (!failure) {
+      // Log the error class and stack only: messages of driver errors can quote parameters.
+      request.log.error(
+        { err: { type: (error as Error).name, stack: (error as Error).stack } },
+        'unhandled error',
       );
-    if (status !== undefined && status >= 400 && status < 500) {
-      return sendProblem(reply, 'invalid-parameter', (error as Error).message);
+      failure = { code: 'internal', message: `unexpected error (request ${request.id})` };
     }
-    // Log the error class and stack only: messages of driver errors can quote parameters.
-    request.log.error(
-      { err: { type: (error as Error).name, stack: (error as Error).stack } },
-      'unhandled error',
-    );
-    return sendProblem(reply, 'internal', `unexpected error (request ${request.id})`);
+    if (failure.code === 'ledger-unavailable')
+      request.log.error({ code: failure.code }, 'audit ledger failure');
+    for (const [name, value] of Object.entries(failure.headers ?? {})) reply.header(name, value);
+    return sendFailure(request, reply, failure);
   });
   fastify.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, 'not-found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+    sendFailure(request, reply, {
+      code: 'not-found',
+      message: `no route for ${request.method} ${request.url.split('?')[0]}`,
+    }),
   );
 
   fastify.get('/healthz', { config: { audit: { exempt: 'health check' } } }, async (_request, reply) => {
@@ -96,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   ledgerRoutes(fastify, deps);
+  escRoutes(fastify, deps);
   await fastify.ready();
   return { fastify, routes };
 }

@@ -1,5 +1,6 @@
 import { problem, type ProblemCode } from '@vigil/protocol';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { HttpFailure } from './errors.js';
 
 /** Sends an RFC 9457 problem response. */
 export function sendProblem(
@@ -22,4 +23,37 @@ export class ProblemError extends Error {
     super(detail);
     this.name = 'ProblemError';
   }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `problem`: RFC 9457 problem details (the ledger's endpoints). Default: Pulumi's `{code, message}`. */
+    errorFormat?: 'problem' | 'pulumi';
+  }
+}
+
+/**
+ * Answers a failure in the route's format: RFC 9457 problem details for Vigil's own endpoints, Pulumi's
+ * `{code: <status>, message}` (plus `errorCode`, the stable identifier, and ESC's `diagnostics`) for the
+ * Pulumi-compatible ones, which Pulumi's clients parse. Unknown routes answer problem details.
+ */
+export function sendFailure(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  failure: HttpFailure,
+): FastifyReply {
+  const format =
+    request.routeOptions.config?.errorFormat ?? (request.routeOptions.url ? 'pulumi' : 'problem');
+  if (format === 'problem') return sendProblem(reply, failure.code, failure.message, failure.param);
+  const status = problem(failure.code, failure.message).status;
+  return reply
+    .code(status)
+    .type('application/json; charset=utf-8')
+    .send({
+      code: status,
+      message: failure.message,
+      errorCode: failure.code,
+      ...(failure.param ? { param: failure.param } : {}),
+      ...(failure.diagnostics ? { diagnostics: failure.diagnostics } : {}),
+    });
 }

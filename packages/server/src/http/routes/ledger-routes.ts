@@ -12,6 +12,8 @@ export const MAX_ENTRIES_PER_REQUEST = 100_000;
 const LOOPBACK_ONLY = {
   exempt: 'verification material; loopback only until identity and roles (issue #4)',
 } as const;
+/** Every ledger route: audit exemption and problem-details errors. */
+const LEDGER_ROUTE = { config: { audit: LOOPBACK_ONLY, errorFormat: 'problem' as const } };
 
 /**
  * The ledger's verification contract (docs/api.md). External verifiers depend on these shapes: keep them stable.
@@ -33,81 +35,57 @@ export function ledgerRoutes(
     }
   });
 
-  app.get<{ Params: { org: string } }>(
-    `${base}/checkpoint`,
-    { config: { audit: LOOPBACK_ONLY } },
-    async (request, reply) => {
-      const latest = await ledger.latestCheckpoint(request.params.org);
-      if (!latest) {
-        throw new ProblemError(
-          'checkpoint-not-found',
-          `no checkpoint has been signed for "${request.params.org}" yet`,
-        );
-      }
-      return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(latest.note);
-    },
-  );
+  app.get<{ Params: { org: string } }>(`${base}/checkpoint`, LEDGER_ROUTE, async (request, reply) => {
+    const latest = await ledger.latestCheckpoint(request.params.org);
+    if (!latest) {
+      throw new ProblemError(
+        'checkpoint-not-found',
+        `no checkpoint has been signed for "${request.params.org}" yet`,
+      );
+    }
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(latest.note);
+  });
 
-  app.get<{ Params: { org: string } }>(
-    `${base}/verifier-key`,
-    { config: { audit: LOOPBACK_ONLY } },
-    async (_request, reply) => {
-      return reply.type('text/plain; charset=utf-8').send(`${signer.verifierKey}\n`);
-    },
-  );
+  app.get<{ Params: { org: string } }>(`${base}/verifier-key`, LEDGER_ROUTE, async (_request, reply) => {
+    return reply.type('text/plain; charset=utf-8').send(`${signer.verifierKey}\n`);
+  });
 
-  app.get<{ Params: { org: string } }>(
-    `${base}/entries`,
-    { config: { audit: LOOPBACK_ONLY } },
-    async (request, reply) => {
-      const { start, end } = range(request.query);
-      const rows = ledger.entries(request.params.org, start, end);
-      // Pull the first row before answering, so a bad range or unknown org still gets a problem response.
-      const first = await rows.next();
-      const lines = (async function* () {
-        if (!first.done) yield Buffer.concat([first.value.data, NEWLINE]);
-        for await (const row of rows) yield Buffer.concat([row.data, NEWLINE]);
-      })();
-      return reply.type('application/x-ndjson').send(Readable.from(lines));
-    },
-  );
+  app.get<{ Params: { org: string } }>(`${base}/entries`, LEDGER_ROUTE, async (request, reply) => {
+    const { start, end } = range(request.query);
+    const rows = ledger.entries(request.params.org, start, end);
+    // Pull the first row before answering, so a bad range or unknown org still gets a problem response.
+    const first = await rows.next();
+    const lines = (async function* () {
+      if (!first.done) yield Buffer.concat([first.value.data, NEWLINE]);
+      for await (const row of rows) yield Buffer.concat([row.data, NEWLINE]);
+    })();
+    return reply.type('application/x-ndjson').send(Readable.from(lines));
+  });
 
-  app.get<{ Params: { org: string } }>(
-    `${base}/hashes`,
-    { config: { audit: LOOPBACK_ONLY } },
-    async (request, reply) => {
-      const { start, end } = range(request.query);
-      const rows = ledger.leafHashes(request.params.org, start, end);
-      const first = await rows.next();
-      const chunks = (async function* () {
-        if (!first.done) yield Buffer.from(first.value.hash);
-        for await (const row of rows) yield Buffer.from(row.hash);
-      })();
-      return reply.type('application/octet-stream').send(Readable.from(chunks));
-    },
-  );
+  app.get<{ Params: { org: string } }>(`${base}/hashes`, LEDGER_ROUTE, async (request, reply) => {
+    const { start, end } = range(request.query);
+    const rows = ledger.leafHashes(request.params.org, start, end);
+    const first = await rows.next();
+    const chunks = (async function* () {
+      if (!first.done) yield Buffer.from(first.value.hash);
+      for await (const row of rows) yield Buffer.from(row.hash);
+    })();
+    return reply.type('application/octet-stream').send(Readable.from(chunks));
+  });
 
-  app.get<{ Params: { org: string } }>(
-    `${base}/proof/inclusion`,
-    { config: { audit: LOOPBACK_ONLY } },
-    async (request) => {
-      const index = requireIndex(request.query, 'index');
-      const treeSize = requireIndex(request.query, 'treeSize');
-      const proof = await ledger.inclusionProof(request.params.org, index, treeSize);
-      return { index, treeSize, leafHash: b64(proof.leafHash), hashes: proof.hashes.map(b64) };
-    },
-  );
+  app.get<{ Params: { org: string } }>(`${base}/proof/inclusion`, LEDGER_ROUTE, async (request) => {
+    const index = requireIndex(request.query, 'index');
+    const treeSize = requireIndex(request.query, 'treeSize');
+    const proof = await ledger.inclusionProof(request.params.org, index, treeSize);
+    return { index, treeSize, leafHash: b64(proof.leafHash), hashes: proof.hashes.map(b64) };
+  });
 
-  app.get<{ Params: { org: string } }>(
-    `${base}/proof/consistency`,
-    { config: { audit: LOOPBACK_ONLY } },
-    async (request) => {
-      const from = requireIndex(request.query, 'from');
-      const to = requireIndex(request.query, 'to');
-      const hashes = await ledger.consistencyProof(request.params.org, from, to);
-      return { from, to, hashes: hashes.map(b64) };
-    },
-  );
+  app.get<{ Params: { org: string } }>(`${base}/proof/consistency`, LEDGER_ROUTE, async (request) => {
+    const from = requireIndex(request.query, 'from');
+    const to = requireIndex(request.query, 'to');
+    const hashes = await ledger.consistencyProof(request.params.org, from, to);
+    return { from, to, hashes: hashes.map(b64) };
+  });
 }
 
 const NEWLINE = Buffer.from('\n');
