@@ -33,7 +33,8 @@ export interface Server {
 export interface ServerOptions {
   /** PostgreSQL schema (tests isolate suites this way). */
   readonly schema?: string;
-  readonly logger?: boolean;
+  /** `true` logs JSON lines to stdout; a stream receives them instead (tests scan it for secrets). */
+  readonly logger?: boolean | { write(line: string): void };
 }
 
 /** Opens the database, migrates it, loads the signing key, and assembles the HTTP app (not yet listening). */
@@ -84,7 +85,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       signer,
       esc,
       authenticate: createAuthenticator({ iam, storage }),
-      logger: options.logger ?? false,
+      logger:
+        typeof options.logger === 'object'
+          ? { level: 'info', stream: options.logger }
+          : (options.logger ?? false),
       trustedProxies: config.trustedProxies,
     });
     return {

@@ -21,6 +21,7 @@ export interface RunningServer {
 export async function startServer(
   dialect: Dialect,
   env: Record<string, string> = {},
+  options: { log?: string[] } = {},
 ): Promise<RunningServer> {
   const db = testDatabase(dialect);
   const config = loadConfig({
@@ -32,7 +33,11 @@ export async function startServer(
     VIGIL_CHECKPOINT_INTERVAL_MS: '50',
     ...env,
   });
-  const server = await createServer(config, { schema: db.schema });
+  const log = options.log;
+  const server = await createServer(config, {
+    schema: db.schema,
+    ...(log ? { logger: { write: (line: string) => void log.push(line) } } : {}),
+  });
   const url = await server.app.fastify.listen({ port: 0, host: '127.0.0.1' });
   return {
     server,
