@@ -75,7 +75,8 @@ for (const dialect of DIALECTS) {
       expect(lines.pop()).toBe('');
       expect(lines.map((l) => JSON.parse(l).n)).toEqual([3, 4, 5, 6]);
       const stored: string[] = [];
-      for await (const e of server.ledger.entries('globex', 3, 7)) stored.push(Buffer.from(e.data).toString());
+      for await (const e of server.ledger.entries('globex', 3, 7))
+        stored.push(Buffer.from(e.data).toString());
       expect(lines).toEqual(stored);
     });
 
