@@ -5,7 +5,7 @@ import { createServer } from './server.js';
 /** `npm start`: configuration from the environment (README "Configuration"), then serve until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const server = await createServer(config, { logger: true });
+  const server = await createServer(config, { logger: config.logLevel !== 'silent' });
   const address = await server.app.fastify.listen({ port: config.port, host: config.host });
   const database = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
   console.log(`\nVigil is listening on ${address} (${database}).`);

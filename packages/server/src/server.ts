@@ -11,6 +11,9 @@ import { createEscService, type EscService } from './esc/esc-service.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { bootstrap, type BootstrapResult } from './iam/bootstrap.js';
 import { createIamService, type IamService } from './iam/iam-service.js';
+import { LoginRateLimiter } from './iam/login-rate-limiter.js';
+import { createIdentityService } from './identity/identity-service.js';
+import { createSignInService } from './identity/sign-in.js';
 import { Kernel, SYSTEM_ACTOR } from './kernel/kernel.js';
 
 export interface Server {
@@ -85,10 +88,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       signer,
       esc,
       authenticate: createAuthenticator({ iam, storage }),
+      identity: createIdentityService({ storage, kernel, iam }),
+      signIn: createSignInService({ storage, kernel, iam, limiter: new LoginRateLimiter() }),
       logger:
         typeof options.logger === 'object'
-          ? { level: 'info', stream: options.logger }
-          : (options.logger ?? false),
+          ? { level: config.logLevel, stream: options.logger }
+          : options.logger
+            ? { level: config.logLevel }
+            : false,
       trustedProxies: config.trustedProxies,
     });
     return {

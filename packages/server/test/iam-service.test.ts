@@ -150,25 +150,6 @@ for (const dialect of DIALECTS) {
         for (const e of errors) expect(e.message).not.toContain(PASSWORD);
       });
 
-      it('spends a full hash on unknown users (no timing shortcut)', async () => {
-        // A heavier cost makes the hash dominate; an unknown user must take about as long as a wrong password.
-        const slow = createIamService({ now: () => clock, scrypt: { N: 2 ** 14, r: 8, p: 1 } });
-        await slow.createUser(storage.db, { login: 'alice', password: PASSWORD });
-        const time = async (login: string) => {
-          const samples: number[] = [];
-          for (let i = 0; i < 7; i++) {
-            const start = performance.now();
-            await slow.verifyPassword(storage.db, login, 'wrong password!!').catch(() => {});
-            samples.push(performance.now() - start);
-          }
-          return samples.sort((a, b) => a - b)[3]!;
-        };
-        await time('nobody'); // warm the dummy hash
-        const [known, unknown] = [await time('alice'), await time('nobody')];
-        // Without the dummy hash an unknown login answers in well under a tenth of the time; 0.3 leaves room for noise.
-        expect(unknown).toBeGreaterThan(known * 0.3);
-      });
-
       it('accepts older hashes of another cost (the cost travels with the hash)', async () => {
         await iam.createUser(storage.db, { login: 'alice' });
         const old = await hashPassword(PASSWORD, { N: 2048, r: 4, p: 1 });

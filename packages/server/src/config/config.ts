@@ -25,6 +25,8 @@ export interface Config {
   readonly bootstrapOrg: string;
   /** If set, the first admin's access token (for automation); otherwise one is generated and printed once. */
   readonly bootstrapToken: string | undefined;
+  /** Server log level: request and error logs (never secrets). */
+  readonly logLevel: LogLevel;
   /** Base64 of 32 bytes: the key that encrypts secrets at rest; undefined means `<dataDir>/master.key`. */
   readonly masterKey: string | undefined;
 }
@@ -53,7 +55,11 @@ export const CONFIG_VARIABLES = [
   'VIGIL_BOOTSTRAP_ORG',
   'VIGIL_BOOTSTRAP_TOKEN',
   'VIGIL_MASTER_KEY',
+  'VIGIL_LOG_LEVEL',
 ] as const;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The organization a fresh installation starts with. */
 export const DEFAULT_BOOTSTRAP_ORG = 'acme';
@@ -147,7 +153,16 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('VIGIL_MASTER_KEY', 'expected the base64 encoding of 32 random bytes');
   }
 
+  const logLevel = (nonEmpty(env, 'VIGIL_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      'VIGIL_LOG_LEVEL',
+      `expected one of ${LOG_LEVELS.join(', ')}, got ${quote(logLevel)}`,
+    );
+  }
+
   return {
+    logLevel,
     port,
     host,
     dataDir,

@@ -64,11 +64,16 @@ export interface CloneOptions {
    * without, the tags at `version` itself, which then point at the clone's revision 1.
    */
   readonly preserveRevisionTags?: boolean;
+  /**
+   * Rewrites each copied definition before it is stored (the ESC service re-seals its secrets, which are bound
+   * to the environment's name). Runs inside the transaction: no I/O of its own.
+   */
+  readonly reseal?: (yaml: string) => Promise<string>;
 }
 
 export interface CloneResult {
   readonly environment: EnvironmentInfo;
-  /** TODO(lead): copy the source's team grants (identity layer) when true. */
+  /** When true, the caller copies the source's team grants (identity layer; the ESC service does). */
   readonly preserveAccess: boolean;
 }
 
@@ -477,26 +482,22 @@ export function lifecycle(ctx: StoreContext) {
 
         const history = options.preserveHistory === true;
         const head = history ? version : 1;
+        const reseal = options.reseal ?? (async (yaml: string) => yaml);
         const row = await insertEnvironment(tx, dest, head, actor?.login);
         if (history) {
-          await tx
-            .insertInto('environment_revisions')
-            .columns(['env_id', 'number', 'yaml', 'created_at', 'creator_login', 'creator_name'])
-            .expression((eb) =>
-              eb
-                .selectFrom('environment_revisions')
-                .select((s) => [
-                  s.val(row.id).as('env_id'),
-                  'number',
-                  'yaml',
-                  'created_at',
-                  'creator_login',
-                  'creator_name',
-                ])
-                .where('env_id', '=', src.id)
-                .where('number', '<=', version),
-            )
+          const copied = await tx
+            .selectFrom('environment_revisions')
+            .select(['number', 'yaml', 'created_at', 'creator_login', 'creator_name'])
+            .where('env_id', '=', src.id)
+            .where('number', '<=', version)
+            .orderBy('number')
             .execute();
+          for (const revision of copied) {
+            await tx
+              .insertInto('environment_revisions')
+              .values({ ...revision, env_id: row.id, yaml: await reseal(revision.yaml) })
+              .execute();
+          }
           // A retraction whose replacement lies beyond the cloned range is redirected to the clone's newest
           // revision, which is live (`version` is not retracted).
           await tx
@@ -537,7 +538,7 @@ export function lifecycle(ctx: StoreContext) {
             .values({
               env_id: row.id,
               number: 1,
-              yaml: content.yaml,
+              yaml: await reseal(content.yaml),
               created_at: row.created_at,
               creator_login: who.login,
               creator_name: who.name,

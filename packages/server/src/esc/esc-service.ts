@@ -15,6 +15,7 @@ import {
 } from '@vigil/engine';
 import { randomProvider } from '@vigil/engine';
 import type { EventId } from '@vigil/protocol';
+import type { Transaction } from 'kysely';
 import type { EnvironmentStore } from '../environments/environment-store.js';
 import { EnvironmentStoreError } from '../environments/errors.js';
 import type { SecretBox } from '../environments/secret-box.js';
@@ -25,9 +26,10 @@ import { permits, type EnvironmentPermission } from '../iam/permissions.js';
 import type { Principal } from '../iam/principal.js';
 import { DefinitionError } from '../http/errors.js';
 import { type Kernel, type Refusal, type RequestContext } from '../kernel/kernel.js';
+import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/storage.js';
 import { storeActor } from './actor.js';
-import { secretCipher } from './esc-crypto.js';
+import { secretCipher, type SecretScope } from './esc-crypto.js';
 
 /** Who calls: the request's audit context and the authenticated principal. */
 export interface Caller {
@@ -55,15 +57,20 @@ export interface EscServiceDeps {
 
 const quoteRef = (ref: EnvironmentRef) => `"${ref.project}/${ref.name}"`;
 
+/** Anonymous definitions have a secret scope of their own: no stored ciphertext decrypts in one. */
+const anonymous = (org: string): SecretScope => ({ org, project: '', name: ANONYMOUS_ENVIRONMENT });
+
 /**
  * Every ESC operation, each performed through the kernel (note: inside `run`, use its `tx` only — on SQLite the
- * transaction holds the one writer connection, and a query on `db` there would wait for it forever): authorized against the caller's organization role and
+ * transaction holds the one writer connection, and a query on `storage.db` there would wait for it forever): authorized against the caller's organization role and
  * environment permission, executed, and recorded — or refused and recorded. Secret-revealing answers (open,
  * read-open, decrypt) leave only after their record is sequenced.
  */
 export function createEscService(deps: EscServiceDeps) {
   const { storage, kernel, iam, environments: store, secrets } = deps;
-  const db = storage.db;
+  // Reads go to the reader: on SQLite the writer connection is busy with ledger transactions (and waiting for it
+  // would serialize every request behind every commit); only `run` writes, through its transaction.
+  const db = storage.reader;
   const providers = deps.providers ?? DEFAULT_PROVIDERS;
   const now = deps.now ?? Date.now;
 
@@ -121,6 +128,43 @@ export function createEscService(deps: EscServiceDeps) {
     });
   }
 
+  /**
+   * `preserveAccess`: every team granted on exactly `source` gets the same permission on `target`, in the clone's
+   * transaction. Project-wide (`*`) grants are not copied: they would reach every environment of the target's
+   * project. Returns the teams, for the record.
+   */
+  async function copyTeamAccess(
+    tx: Transaction<Database>,
+    source: EnvironmentRef,
+    target: EnvironmentRef,
+  ): Promise<string[]> {
+    const copied: string[] = [];
+    for (const team of await iam.listTeams(tx, source.org)) {
+      const { grants } = await iam.getTeam(tx, source.org, team.name);
+      for (const grant of grants) {
+        if (grant.project !== source.project || grant.environment !== source.name) continue;
+        await iam.grantTeamEnvironmentPermission(tx, source.org, team.name, {
+          project: target.project,
+          environment: target.name,
+          permission: grant.permission,
+        });
+        copied.push(team.name);
+      }
+    }
+    return copied;
+  }
+
+  /**
+   * A definition's ciphertexts re-sealed from `from`'s scope to `to`'s (a clone's copy). A definition whose
+   * secrets do not open under `from` is copied as it is: what did not decrypt there will not decrypt in the clone.
+   */
+  async function reseal(yaml: string, from: EnvironmentRef, to: EnvironmentRef): Promise<string> {
+    const opened = await unsealEnvironment(from.name, yaml, secretCipher(secrets, from));
+    if (opened.count === 0 || opened.yaml === undefined) return yaml;
+    const sealed = await sealEnvironment(to.name, opened.yaml, secretCipher(secrets, to));
+    return sealed.yaml ?? yaml;
+  }
+
   // ---------------------------------------------------------------- evaluation
 
   /**
@@ -146,7 +190,7 @@ export function createEscService(deps: EscServiceDeps) {
           const content = ref.version
             ? await store.getRevision(db, target, ref.version)
             : await store.get(db, target);
-          return { definition: content.yaml, decrypter: secretCipher(secrets, org) };
+          return { definition: content.yaml, decrypter: secretCipher(secrets, target) };
         } catch (error) {
           if (error instanceof EnvironmentStoreError)
             return { failure: { kind: 'not-found', message: error.message } };
@@ -178,16 +222,16 @@ export function createEscService(deps: EscServiceDeps) {
 
   async function evaluate(
     caller: Caller,
-    org: string,
-    name: string,
+    scope: SecretScope,
     yaml: string,
     mode: { open: boolean; showSecrets?: boolean; via: string },
   ): Promise<EvaluateResult> {
+    const { org, name } = scope;
     const denied: EngineRef[] = [];
     const required: EnvironmentPermission = mode.open || mode.showSecrets ? 'open' : 'read';
     const options = {
       loader: loader(caller, org, required, denied),
-      decrypter: secretCipher(secrets, org),
+      decrypter: secretCipher(secrets, scope),
       providers,
       context: context(caller, org),
       ...(mode.showSecrets ? { showSecrets: true } : {}),
@@ -310,7 +354,7 @@ export function createEscService(deps: EscServiceDeps) {
         authorize: () => envRefusal(caller, ref, 'open', 'decrypt', true),
         prepare: async () => {
           const content = await readVersion(ref, version);
-          const unsealed = await unsealEnvironment(ref.name, content.yaml, secretCipher(secrets, ref.org));
+          const unsealed = await unsealEnvironment(ref.name, content.yaml, secretCipher(secrets, ref));
           if (unsealed.yaml === undefined)
             throw new DefinitionError('the stored definition cannot be decrypted', unsealed.diagnostics);
           return { content, yaml: unsealed.yaml };
@@ -334,12 +378,12 @@ export function createEscService(deps: EscServiceDeps) {
         resource: { project: ref.project, environment: ref.name },
         authorize: () => envRefusal(caller, ref, 'write', 'update'),
         prepare: async () => {
-          const checked = await evaluate(caller, ref.org, ref.name, yaml, {
+          const checked = await evaluate(caller, ref, yaml, {
             open: false,
             via: quoteRef(ref),
           });
           requireValid(checked, 'the definition');
-          const sealed = await sealEnvironment(ref.name, yaml, secretCipher(secrets, ref.org));
+          const sealed = await sealEnvironment(ref.name, yaml, secretCipher(secrets, ref));
           requireValid(sealed, 'the definition');
           return { yaml: sealed.yaml ?? yaml, diagnostics: checked.diagnostics };
         },
@@ -394,7 +438,7 @@ export function createEscService(deps: EscServiceDeps) {
           ),
         prepare: async () => {
           const content = await readVersion(ref, options.version);
-          const result = await evaluate(caller, ref.org, ref.name, content.yaml, {
+          const result = await evaluate(caller, ref, content.yaml, {
             open: false,
             showSecrets: Boolean(options.showSecrets),
             via: quoteRef(ref),
@@ -412,7 +456,7 @@ export function createEscService(deps: EscServiceDeps) {
     /** Checks an anonymous definition. Imports need `read` (`open` with showSecrets); nothing is stored or recorded. */
     async checkYaml(caller: Caller, org: string, yaml: string, options: { showSecrets?: boolean }) {
       await check(caller, org, await memberRefusal(caller, org, 'check environments'));
-      return evaluate(caller, org, ANONYMOUS_ENVIRONMENT, yaml, {
+      return evaluate(caller, anonymous(org), yaml, {
         open: false,
         showSecrets: Boolean(options.showSecrets),
         via: 'an anonymous definition',
@@ -440,7 +484,7 @@ export function createEscService(deps: EscServiceDeps) {
         authorize: () => envRefusal(caller, ref, 'open', 'open', true),
         prepare: async () => {
           const content = await readVersion(ref, options.version);
-          const result = await evaluate(caller, ref.org, ref.name, content.yaml, {
+          const result = await evaluate(caller, ref, content.yaml, {
             open: true,
             via: quoteRef(ref),
           });
@@ -505,7 +549,7 @@ export function createEscService(deps: EscServiceDeps) {
         event: 'environment-open',
         authorize: () => memberRefusal(caller, org, 'open environments'),
         prepare: async () => {
-          const result = await evaluate(caller, org, ANONYMOUS_ENVIRONMENT, yaml, {
+          const result = await evaluate(caller, anonymous(org), yaml, {
             open: true,
             via: 'an anonymous definition',
           });
@@ -553,7 +597,10 @@ export function createEscService(deps: EscServiceDeps) {
             );
           return value as unknown;
         },
-        run: async (_tx, answer) => ({ result: answer, description: 'Read an open anonymous environment' }),
+        run: async (_tx, answer) => ({
+          result: answer,
+          description: `Read ${path ? `property "${path.join('.')}" of ` : ''}an open anonymous environment`,
+        }),
       });
     },
 
@@ -755,10 +802,16 @@ export function createEscService(deps: EscServiceDeps) {
           (await envRefusal(caller, source, 'read', 'clone', true)) ??
           (await memberRefusal(caller, source.org, `create environment ${quoteRef(target)}`)),
         run: async (tx) => {
-          const cloned = await store.clone(tx, source, options, storeActor(caller.ctx.actor));
+          const cloned = await store.clone(
+            tx,
+            source,
+            { ...options, reseal: (yaml) => reseal(yaml, source, target) },
+            storeActor(caller.ctx.actor),
+          );
+          const teams = cloned.preserveAccess ? await copyTeamAccess(tx, source, target) : [];
           return {
             result: cloned,
-            description: `Cloned environment ${quoteRef(source)} into ${quoteRef(target)}`,
+            description: `Cloned environment ${quoteRef(source)} into ${quoteRef(target)}${teams.length > 0 ? ` with the access of team${teams.length > 1 ? 's' : ''} ${teams.join(', ')}` : ''}`,
           };
         },
       });

@@ -6,8 +6,12 @@ import type { CheckpointSigner } from '../ledger/signing-key.js';
 import { httpFailure } from './errors.js';
 import { sendFailure } from './problem-reply.js';
 import { enforceRouteAudit, type DeclaredRoute } from './route-audit.js';
-import { ledgerRoutes } from './routes/ledger-routes.js';
+import { isLoopback, ledgerRoutes } from './routes/ledger-routes.js';
+import { ProblemError } from './problem-reply.js';
 import { escRoutes } from './routes/esc-routes.js';
+import { identityRoutes } from './routes/identity-routes.js';
+import type { IdentityService } from '../identity/identity-service.js';
+import type { SignInService } from '../identity/sign-in.js';
 import type { EscService } from '../esc/esc-service.js';
 import type { Authenticate } from './authenticate.js';
 
@@ -17,6 +21,8 @@ export interface AppDeps {
   readonly signer: CheckpointSigner;
   readonly esc: EscService;
   readonly authenticate: Authenticate;
+  readonly identity: IdentityService;
+  readonly signIn: SignInService;
   readonly logger?: FastifyServerOptions['logger'];
   /** CIDRs of proxies whose X-Forwarded-For is believed (VIGIL_TRUSTED_PROXIES). */
   readonly trustedProxies?: readonly string[];
@@ -38,7 +44,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // HEAD is declared where it means something (an environment's ETag); no implicit HEAD twin of every GET.
     exposeHeadRoutes: false,
     // `open//{id}` (the ESC SDK's empty-revision path) must reach its route, not a redirect.
-    routerOptions: { ignoreDuplicateSlashes: true },
+    // Long names reach their route, whose validation answers in the API's own shape (Fastify's default is 414).
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1024 },
+    // Malformed URLs (bad percent-encoding) are answered like every other bad request.
+    frameworkErrors: (error, request, reply) => {
+      void sendFailure(request, reply, {
+        code: 'invalid-argument',
+        message: `malformed request: ${error.message}`,
+      });
+    },
     // Request ids are ours (they go into audit records); a client-supplied one is not believed.
     requestIdHeader: false,
     genReqId: () => randomUUID(),
@@ -93,8 +107,33 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     return { status: 'ok' };
   });
 
+  fastify.get(
+    '/metrics',
+    { config: { audit: { exempt: 'operational counters, loopback only' }, errorFormat: 'problem' } },
+    async (request, reply) => {
+      if (!isLoopback(request.socket.remoteAddress)) {
+        throw new ProblemError('forbidden', 'metrics answer loopback callers only');
+      }
+      const { appends, waitMs } = deps.ledger.stats();
+      return reply
+        .type('text/plain; version=0.0.4')
+        .send(
+          [
+            '# HELP vigil_ledger_appends_total Audit records appended (answered) by this process.',
+            '# TYPE vigil_ledger_appends_total counter',
+            `vigil_ledger_appends_total ${appends}`,
+            '# HELP vigil_ledger_append_wait_seconds_total Time callers waited for their audit records to be sequenced.',
+            '# TYPE vigil_ledger_append_wait_seconds_total counter',
+            `vigil_ledger_append_wait_seconds_total ${(waitMs / 1000).toFixed(6)}`,
+            '',
+          ].join('\n'),
+        );
+    },
+  );
+
   ledgerRoutes(fastify, deps);
   escRoutes(fastify, deps);
+  identityRoutes(fastify, deps);
   await fastify.ready();
   return { fastify, routes };
 }

@@ -24,7 +24,7 @@ export function createAuthenticator(deps: { iam: IamService; storage: Storage })
       throw new ProblemError('unauthenticated', 'an access token is required: Authorization: token <token>');
     let principal;
     try {
-      principal = await deps.iam.authenticateToken(deps.storage.db, token);
+      principal = await deps.iam.authenticateToken(deps.storage.reader, token, { writer: deps.storage.db });
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('token-')) {
         throw new ProblemError('unauthenticated', 'the access token is unknown, revoked or expired');

@@ -32,18 +32,27 @@ declare module 'fastify' {
   }
 }
 
+/** Unrouted requests (unknown paths, malformed URLs): Pulumi's shape under the Pulumi-compatible API. */
+function defaultFormat(request: FastifyRequest): 'problem' | 'pulumi' {
+  if (request.routeOptions.url) return 'pulumi';
+  const path = request.url.split('?')[0] ?? '';
+  return path.startsWith('/api/') &&
+    !/^\/api\/orgs\/[^/]+\/auditlogs\/(checkpoint|verifier-key|entries|hashes|proof)/.test(path)
+    ? 'pulumi'
+    : 'problem';
+}
+
 /**
  * Answers a failure in the route's format: RFC 9457 problem details for Vigil's own endpoints, Pulumi's
  * `{code: <status>, message}` (plus `errorCode`, the stable identifier, and ESC's `diagnostics`) for the
- * Pulumi-compatible ones, which Pulumi's clients parse. Unknown routes answer problem details.
+ * Pulumi-compatible ones, which Pulumi's clients parse. Unrouted requests: see `defaultFormat`.
  */
 export function sendFailure(
   request: FastifyRequest,
   reply: FastifyReply,
   failure: HttpFailure,
 ): FastifyReply {
-  const format =
-    request.routeOptions.config?.errorFormat ?? (request.routeOptions.url ? 'pulumi' : 'problem');
+  const format = request.routeOptions.config?.errorFormat ?? defaultFormat(request);
   if (format === 'problem') return sendProblem(reply, failure.code, failure.message, failure.param);
   const status = problem(failure.code, failure.message).status;
   return reply

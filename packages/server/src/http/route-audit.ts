@@ -43,3 +43,21 @@ export function enforceRouteAudit(app: FastifyInstance): DeclaredRoute[] {
   });
   return routes;
 }
+
+/** The route table of docs/api.md: every route with what it records (generated; a test keeps it current). */
+export function renderRouteTable(routes: readonly DeclaredRoute[]): string {
+  const rows = [...routes]
+    .filter((r) => r.method !== 'HEAD' || routes.some((o) => o.url === r.url && o.method === 'HEAD'))
+    .sort((a, b) => (a.url === b.url ? a.method.localeCompare(b.method) : a.url.localeCompare(b.url)))
+    .map((r) => {
+      const records =
+        'action' in r.audit
+          ? [r.audit.action]
+              .flat()
+              .map((e) => `\`${e}\``)
+              .join(', ')
+          : `— (${r.audit.exempt})`;
+      return `| \`${r.method}\` | \`${r.url}\` | ${records} |`;
+    });
+  return ['| method | path | records |', '| --- | --- | --- |', ...rows, ''].join('\n');
+}

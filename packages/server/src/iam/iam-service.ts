@@ -798,7 +798,15 @@ export function createIamService(deps: IamServiceDeps = {}) {
    * The text is attacker-controlled: its shape is checked before anything else, and it is looked up only by its
    * SHA-256. Records the use in `last_used_at`, at most once per `LAST_USED_RESOLUTION_MS`.
    */
-  async function authenticateToken(db: IamExecutor, text: string): Promise<Principal> {
+  /**
+   * The principal behind a token. Reads on `db`; the throttled last-used update goes to `options.writer` when
+   * given (the HTTP layer reads on the reader connection and writes on the writer).
+   */
+  async function authenticateToken(
+    db: IamExecutor,
+    text: string,
+    options: { writer?: IamExecutor } = {},
+  ): Promise<Principal> {
     if (!isWellFormedTokenText(text)) throw new IamError('token-unknown', 'unknown token');
     const row = await db
       .selectFrom('iam_tokens as t')
@@ -831,7 +839,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
       throw new IamError('token-expired', `token ${row.id} expired`);
 
     if (row.last_used_at === null || t - row.last_used_at >= LAST_USED_RESOLUTION_MS) {
-      await db
+      await (options.writer ?? db)
         .updateTable('iam_tokens')
         .set({ last_used_at: t })
         .where('id', '=', row.id)

@@ -109,6 +109,8 @@ export class LedgerStore {
   /** Committed frontier per log; validated against the database's size at the start of every batch. */
   private readonly frontiers = new Map<number, CompactRange>();
   private queue: Unit[] = [];
+  private appendCount = 0;
+  private appendWaitMs = 0;
   private running = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
@@ -136,6 +138,14 @@ export class LedgerStore {
     return out as { sequenced: Sequenced; result: T };
   }
 
+  /**
+   * Appends answered so far and the time callers spent waiting for them (queue + transaction, including any work
+   * run inside it): the cost of auditing, for benchmarks and metrics.
+   */
+  stats(): { appends: number; waitMs: number } {
+    return { appends: this.appendCount, waitMs: this.appendWaitMs };
+  }
+
   /** Waits for queued appends, then refuses new ones. */
   async close(): Promise<void> {
     this.closed = true;
@@ -151,8 +161,26 @@ export class LedgerStore {
     if (this.queue.length >= this.maxPending) {
       return Promise.reject(new LedgerStoreError('ledger-overloaded', 'too many audit records are waiting'));
     }
+    const queued = performance.now();
+    const settled = () => {
+      this.appendCount++;
+      this.appendWaitMs += performance.now() - queued;
+    };
     return new Promise((resolve, reject) => {
-      this.queue.push({ org, logId: -1, record, work, resolve, reject });
+      this.queue.push({
+        org,
+        logId: -1,
+        record,
+        work,
+        resolve: (value) => {
+          settled();
+          resolve(value);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      });
       if (!this.running) this.drain();
     });
   }

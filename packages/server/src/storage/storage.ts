@@ -72,8 +72,10 @@ function openSqlite(options: StorageOptions): Storage {
   const reader = new SQLite(path);
   reader.pragma('busy_timeout = 5000');
   reader.pragma('query_only = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: writer }) });
-  const readerDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: reader }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(writer) }) });
+  const readerDb = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(reader) }),
+  });
   return {
     dialect: 'sqlite',
     db,
@@ -85,6 +87,36 @@ function openSqlite(options: StorageOptions): Storage {
       await db.destroy();
     },
   };
+}
+
+/** Prepared statements kept per connection; Kysely prepares each query anew, which costs more than running it. */
+export const STATEMENT_CACHE_SIZE = 512;
+
+/**
+ * The connection as Kysely sees it, with `prepare` answered from a cache of statements keyed by SQL text (Kysely
+ * binds parameters at run time, so a statement serves every call of its query). SQLite re-prepares a cached
+ * statement itself if the schema changed under it.
+ */
+function withStatementCache(handle: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = (source: string): SQLite.Statement => {
+    let statement = cache.get(source);
+    if (statement) {
+      cache.delete(source); // most recently used goes last
+    } else {
+      statement = handle.prepare(source);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(source, statement);
+    return statement;
+  };
+  return new Proxy(handle, {
+    get(target, property, receiver) {
+      if (property === 'prepare') return prepare;
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 function openPostgres(url: string, options: StorageOptions): Storage {

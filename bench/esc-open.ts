@@ -1,0 +1,168 @@
+// Audited secret reads under load: 64 concurrent clients each repeat `POST …/open` then `GET …/open/{id}` (both
+// reveal secrets, so both wait for their audit record to be durably sequenced: fail closed). The server runs in
+// its own process; autocannon drives it. Baseline from the same server in the same run: the unaudited /healthz.
+//
+//   node --conditions=vigil-source --import tsx bench/esc-open.ts [--seconds 10] [--only sqlite|postgres]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    only: { type: 'string' },
+    connections: { type: 'string', default: '64' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const PG_URL = process.env.VIGIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TOKEN = 'vigil-bench-admin-token-0123456789abcdef';
+const MAIN = fileURLToPath(new URL('../packages/server/src/main.ts', import.meta.url));
+const E = '/api/esc/environments/acme/payments/prod';
+const headers = { authorization: `token ${TOKEN}`, 'content-type': 'application/x-yaml' };
+
+async function startServer(env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/srvprof'] : []),
+      '--conditions=vigil-source',
+      '--import',
+      'tsx',
+      MAIN,
+    ],
+    {
+      env: {
+        ...process.env,
+        VIGIL_PORT: '0',
+        VIGIL_BOOTSTRAP_TOKEN: TOKEN,
+        VIGIL_LOG_ORIGIN: 'bench.vigil',
+        VIGIL_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on (http:\/\/\S+) /.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  child.stdout.removeAllListeners('data');
+  let logged = 0;
+  child.stdout.on('data', (chunk: Buffer) => (logged += chunk.length));
+  if (process.env.BENCH_VERBOSE) child.stdout.pipe(process.stderr);
+  return {
+    url,
+    logged: () => logged,
+    stop: () => new Promise<void>((r) => (child.on('exit', () => r()), child.kill('SIGTERM'))),
+  };
+}
+
+async function metrics(url: string): Promise<{ appends: number; waitSeconds: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+  return {
+    appends: read('vigil_ledger_appends_total'),
+    waitSeconds: read('vigil_ledger_append_wait_seconds_total'),
+  };
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts }, (error, result) =>
+      error ? reject(error) : resolve(result),
+    );
+  });
+}
+
+async function bench(label: string, env: Record<string, string>): Promise<void> {
+  const server = await startServer(env);
+  try {
+    const { url } = server;
+    const call = (method: string, path: string, body?: string) =>
+      fetch(`${url}${path}`, { method, headers, ...(body ? { body } : {}) });
+    await call('POST', '/api/esc/environments/acme', '{"project":"payments","name":"prod"}');
+    const yaml =
+      'values:\n  db:\n    user: app\n    password:\n      fn::secret: s3cr3t-value\n  url: postgres://app@db/prod\n';
+    if ((await call('PATCH', E, yaml)).status !== 200) throw new Error('could not write the environment');
+
+    const baseline = await run({ url: `${url}/healthz` });
+    const before = await metrics(url);
+    const audited = await run({
+      url,
+      requests: [
+        {
+          method: 'POST',
+          path: `${E}/open`,
+          headers,
+          onResponse: (status, body, context) => {
+            if (status === 200) (context as { id?: string }).id = (JSON.parse(body) as { id: string }).id;
+          },
+        },
+        {
+          method: 'GET',
+          headers,
+          setupRequest: (request, context) => ({
+            ...request,
+            path: `${E}/open/${String((context as { id?: string }).id)}`,
+          }),
+        },
+      ],
+    });
+    const after = await metrics(url);
+    const errors = audited.non2xx + audited.errors;
+    const auditShare =
+      (after.waitSeconds - before.waitSeconds) / ((audited.latency.mean / 1000) * audited.requests.total);
+    console.log(`${label}, ${CONNECTIONS} connections, ${SECONDS} s each`);
+    console.log(
+      `  baseline: GET /healthz (unaudited)        ${Math.round(baseline.requests.average).toLocaleString('en-US').padStart(7)} req/s  p99 ${baseline.latency.p99} ms`,
+    );
+    console.log(
+      `  open + read-open (audited, fail closed)  ${Math.round(audited.requests.average).toLocaleString('en-US').padStart(7)} req/s  p99 ${audited.latency.p99} ms` +
+        `  ×${(audited.requests.average / baseline.requests.average).toFixed(2)} of baseline` +
+        `   (goal on SQLite: ≥ 3,000/s at p99 ≤ 20 ms)`,
+    );
+    console.log(
+      `  share of request time spent appending the audit record: ${(auditShare * 100).toFixed(1)}%` +
+        `  (${after.appends - before.appends} records; ${errors} errors; ${server.logged()} bytes of server log)`,
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
+if (args.only !== 'postgres') {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  try {
+    await bench('SQLite', { VIGIL_DATA_DIR: dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+if (args.only !== 'sqlite') {
+  const schema = `vbench_esc_${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`CREATE SCHEMA ${schema}`);
+  try {
+    const url = new URL(PG_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    await bench('PostgreSQL', { VIGIL_DATA_DIR: dir, VIGIL_DATABASE_URL: url.toString() });
+  } finally {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
