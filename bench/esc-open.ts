@@ -143,7 +143,7 @@ async function bench(label: string, env: Record<string, string>): Promise<void> 
 }
 
 if (args.only !== 'postgres') {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'vigil-bench-'));
   try {
     await bench('SQLite', { VIGIL_DATA_DIR: dir });
   } finally {

@@ -77,7 +77,7 @@ export function createEscService(deps: EscServiceDeps) {
   // ---------------------------------------------------------------- authorization
 
   async function memberRefusal(caller: Caller, org: string, action: string): Promise<Refusal | undefined> {
-    const role = await iam.orgRole(db, caller.principal, org);
+    const { role } = await iam.access(db, caller.principal, org);
     if (role === 'admin' || role === 'member') return undefined;
     return {
       event: 'auth-failure-organization-role',
@@ -86,9 +86,8 @@ export function createEscService(deps: EscServiceDeps) {
   }
 
   async function permission(caller: Caller, ref: EnvironmentRef): Promise<EnvironmentPermission> {
-    const role = await iam.orgRole(db, caller.principal, ref.org);
-    if (!role) return 'none';
-    return iam.environmentPermission(db, caller.principal, ref.org, ref.project, ref.name);
+    return (await iam.access(db, caller.principal, ref.org, { project: ref.project, env: ref.name }))
+      .permission;
   }
 
   /**
@@ -102,14 +101,16 @@ export function createEscService(deps: EscServiceDeps) {
     action: string,
     opening = false,
   ): Promise<Refusal | undefined> {
-    const role = await iam.orgRole(db, caller.principal, ref.org);
+    const { role, permission: held } = await iam.access(db, caller.principal, ref.org, {
+      project: ref.project,
+      env: ref.name,
+    });
     if (!role) {
       return {
         event: 'auth-failure-organization-role',
         description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: not a member of "${ref.org}"`,
       };
     }
-    const held = await iam.environmentPermission(db, caller.principal, ref.org, ref.project, ref.name);
     if (permits(held, required)) return undefined;
     return {
       event: opening && !permits(held, 'read') ? 'environment-unauthorized-open' : 'auth-failure-environment',
@@ -326,7 +327,7 @@ export function createEscService(deps: EscServiceDeps) {
         },
         authorize: () => envRefusal(caller, ref, 'read', 'read'),
         prepare: () => readVersion(ref, version),
-        run: async (_tx, content) => ({
+        reads: (content) => ({
           result: content,
           description: `Read environment ${quoteRef(ref)} ${at(content, version)}`,
           resource: {
@@ -359,7 +360,7 @@ export function createEscService(deps: EscServiceDeps) {
             throw new DefinitionError('the stored definition cannot be decrypted', unsealed.diagnostics);
           return { content, yaml: unsealed.yaml };
         },
-        run: async (_tx, { content, yaml }) => ({
+        reads: ({ content, yaml }) => ({
           result: { ...content, yaml },
           description: `Decrypted environment ${quoteRef(ref)} ${at(content, version)}`,
           resource: { project: ref.project, environment: ref.name, revision: content.revision },
@@ -445,7 +446,7 @@ export function createEscService(deps: EscServiceDeps) {
           });
           return { content, result };
         },
-        run: async (_tx, { content, result }) => ({
+        reads: ({ content, result }) => ({
           result,
           description: `Checked environment ${quoteRef(ref)} ${at(content, options.version)}${options.showSecrets ? ' showing secrets' : ''}`,
           resource: { project: ref.project, environment: ref.name, revision: content.revision },
@@ -534,7 +535,7 @@ export function createEscService(deps: EscServiceDeps) {
             );
           return { session, answer: value as unknown };
         },
-        run: async (_tx, { session, answer }) => ({
+        reads: ({ session, answer }) => ({
           result: answer,
           description: `Read ${path ? `property "${path.join('.')}" of ` : ''}open environment ${quoteRef(ref)} at revision ${session.revision}`,
           resource: { project: ref.project, environment: ref.name, revision: session.revision },
@@ -597,7 +598,7 @@ export function createEscService(deps: EscServiceDeps) {
             );
           return value as unknown;
         },
-        run: async (_tx, answer) => ({
+        reads: (answer) => ({
           result: answer,
           description: `Read ${path ? `property "${path.join('.')}" of ` : ''}an open anonymous environment`,
         }),
@@ -650,7 +651,7 @@ export function createEscService(deps: EscServiceDeps) {
         resource: { project: ref.project, environment: ref.name, tag },
         authorize: () => envRefusal(caller, ref, 'read', 'read a revision tag of'),
         prepare: () => store.getRevisionTag(db, ref, tag),
-        run: async (_tx, t) => {
+        reads: (t) => {
           return {
             result: t,
             description: `Read revision tag "${tag}" (revision ${t.revision}) of environment ${quoteRef(ref)}`,

@@ -902,6 +902,55 @@ export function createIamService(deps: IamServiceDeps = {}) {
    * - team token → the strongest of its own team's grants, without the organization default (as on Pulumi Cloud,
    *   a team token holds exactly its team's permissions).
    */
+  /**
+   * The caller's organization role and, for an environment, their permission on it, in as few queries as the
+   * principal needs (at most three): what every authorization decision reads, once per request.
+   */
+  async function access(
+    db: IamExecutor,
+    principal: Principal,
+    org: string,
+    target?: { project: string; env: string },
+  ): Promise<{ role: OrgRole | undefined; permission: EnvironmentPermission }> {
+    if (target) {
+      checkProjectName(target.project);
+      checkEnvironmentName(target.env);
+    }
+    const o = await orgRow(db, org);
+    let role: OrgRole | undefined;
+    if (principal.kind === 'token' && principal.token?.kind === 'organization') {
+      role = principal.org?.id === o.id ? 'admin' : undefined;
+    } else if (principal.kind === 'token' && principal.token?.kind === 'team') {
+      role = principal.org?.id === o.id ? 'member' : undefined;
+    } else {
+      role = principal.user ? await roleOf(db, o.id, principal.user.id) : undefined;
+    }
+    if (!target || role === undefined || role === 'auditor') return { role, permission: 'none' };
+    if (role === 'admin') return { role, permission: 'admin' };
+    const grants = db
+      .selectFrom('iam_team_grants as g')
+      .innerJoin('iam_teams as tm', 'tm.id', 'g.team_id')
+      .select('g.permission')
+      .where('tm.org_id', '=', o.id)
+      .where('g.project', '=', target.project)
+      .where('g.environment', 'in', [target.env, ALL_ENVIRONMENTS]);
+    if (principal.kind === 'token' && principal.token?.kind === 'team') {
+      const rows = await grants.where('g.team_id', '=', principal.team!.id).execute();
+      return { role, permission: maxPermission(...rows.map((r) => r.permission as EnvironmentPermission)) };
+    }
+    const rows = await grants
+      .innerJoin('iam_team_members as m', 'm.team_id', 'g.team_id')
+      .where('m.user_id', '=', principal.user!.id)
+      .execute();
+    return {
+      role,
+      permission: maxPermission(
+        o.default_environment_permission as EnvironmentPermission,
+        ...rows.map((r) => r.permission as EnvironmentPermission),
+      ),
+    };
+  }
+
   async function environmentPermission(
     db: IamExecutor,
     principal: Principal,
@@ -909,31 +958,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
     project: string,
     env: string,
   ): Promise<EnvironmentPermission> {
-    checkProjectName(project);
-    checkEnvironmentName(env);
-    const o = await orgRow(db, org);
-    const role = await orgRole(db, principal, org);
-    if (role === 'admin') return 'admin';
-    if (role !== 'member') return 'none';
-    const grants = db
-      .selectFrom('iam_team_grants as g')
-      .innerJoin('iam_teams as tm', 'tm.id', 'g.team_id')
-      .select('g.permission')
-      .where('tm.org_id', '=', o.id)
-      .where('g.project', '=', project)
-      .where('g.environment', 'in', [env, ALL_ENVIRONMENTS]);
-    if (principal.kind === 'token' && principal.token?.kind === 'team') {
-      const rows = await grants.where('g.team_id', '=', principal.team!.id).execute();
-      return maxPermission(...rows.map((r) => r.permission as EnvironmentPermission));
-    }
-    const rows = await grants
-      .innerJoin('iam_team_members as m', 'm.team_id', 'g.team_id')
-      .where('m.user_id', '=', principal.user!.id)
-      .execute();
-    return maxPermission(
-      o.default_environment_permission as EnvironmentPermission,
-      ...rows.map((r) => r.permission as EnvironmentPermission),
-    );
+    return (await access(db, principal, org, { project, env })).permission;
   }
 
   return {
@@ -967,6 +992,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
     authenticateToken,
     orgRole,
     environmentPermission,
+    access,
   };
 }
 

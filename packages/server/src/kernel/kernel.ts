@@ -52,8 +52,14 @@ export interface Operation<T, P> {
    * authorization and before the record: its result leaves the server only once the record is sequenced.
    */
   prepare?(): Promise<P>;
-  /** The change itself, in the same transaction as its record: both commit, or neither does. */
-  run(tx: Transaction<Database>, prepared: P): Promise<Outcome<T>>;
+  /**
+   * The change itself, in the same transaction as its record: both commit, or neither does. Operations that change
+   * nothing (reads, opens of what `prepare` computed) set `reads` instead: their record is appended on its own,
+   * which lets the ledger batch it without a savepoint.
+   */
+  run?(tx: Transaction<Database>, prepared: P): Promise<Outcome<T>>;
+  /** For operations that change nothing: the outcome to record, from what `prepare` found. */
+  reads?(prepared: P): Outcome<T>;
 }
 
 /** The operation was refused; its record is already durable. */
@@ -101,15 +107,24 @@ export class Kernel {
       throw new AccessDenied(refusal, sequenced);
     }
     const prepared = (op.prepare ? await op.prepare() : undefined) as P;
-    const { result } = await this.ledger.commit<T>(op.org, async (tx) => {
-      const outcome = await op.run(tx, prepared);
+    const toRecord = (outcome: Outcome<T>) => {
       const event = outcome.event ?? op.event;
       this.checkDeclared(ctx, event);
-      const record = this.record(ctx, op.org, event, outcome.description, outcome.resource ?? op.resource, {
+      return this.record(ctx, op.org, event, outcome.description, outcome.resource ?? op.resource, {
         outcome: 'success',
         reqOrgAdmin: eventType(event).requiresOrgAdmin,
       });
-      return { record, result: outcome.result };
+    };
+    if (op.reads) {
+      const outcome = op.reads(prepared);
+      await this.ledger.append(op.org, toRecord(outcome));
+      return outcome.result;
+    }
+    const run = op.run;
+    if (!run) throw new Error(`operation ${op.event} has neither run nor reads`);
+    const { result } = await this.ledger.commit<T>(op.org, async (tx) => {
+      const outcome = await run(tx, prepared);
+      return { record: toRecord(outcome), result: outcome.result };
     });
     return result;
   }

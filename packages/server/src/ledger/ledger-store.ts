@@ -190,6 +190,9 @@ export class LedgerStore {
     this.idle = new Promise((r) => (this.markIdle = r));
     void (async () => {
       while (this.queue.length > 0) {
+        // One turn of the event loop first: requests whose reads just finished join this batch instead of
+        // waiting a whole commit for the next one (on SQLite a commit blocks the loop while it syncs).
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.queue.splice(0, this.maxBatch);
         await this.runBatch(batch);
       }
