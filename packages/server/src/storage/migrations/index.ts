@@ -3,6 +3,8 @@ import type { Dialect } from '../storage.js';
 import { ledgerMigration } from './0001-ledger.js';
 import { iamMigration } from './0002-iam.js';
 import { environmentsMigration } from './0003-environments.js';
+import { auditIndexMigration } from './0004-audit-index.js';
+import { rotationMigration } from './0005-rotation.js';
 
 /**
  * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
@@ -16,6 +18,8 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0001_ledger': ledgerMigration(dialect),
         '0002_iam': iamMigration(dialect),
         '0003_environments': environmentsMigration(dialect),
+        '0004_audit_index': auditIndexMigration(dialect),
+        '0005_rotation': rotationMigration(dialect),
       };
     },
   };
