@@ -1,11 +1,8 @@
 // A real Vigil server on a real port for the identity API tests, with its log lines captured so the suites can
 // prove no token or password ever reaches a log.
-import { generateSignerKey } from '@vigil/ledger';
-import { loadConfig } from '../src/config/config.js';
-import { createServer, type Server } from '../src/server.js';
+import type { Server } from '../src/server.js';
 import type { Dialect } from '../src/storage/storage.js';
-import { testDatabase, type TestDatabase } from './support/databases.js';
-import { ADMIN_TOKEN } from './support/server.js';
+import { ADMIN_TOKEN, startServer } from './support/server.js';
 
 export { ADMIN_TOKEN };
 export const ORG = 'acme';
@@ -52,22 +49,9 @@ export interface IdentityHarness {
 }
 
 export async function startIdentityServer(dialect: Dialect): Promise<IdentityHarness> {
-  const db: TestDatabase = testDatabase(dialect);
   const logs: string[] = [];
-  const config = loadConfig({
-    VIGIL_DATA_DIR: db.dataDir,
-    VIGIL_DATABASE_URL: db.databaseUrl,
-    VIGIL_LOG_ORIGIN: 'vigil.test',
-    VIGIL_SIGNING_KEY: generateSignerKey('vigil.test').privateKey,
-    VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-    VIGIL_CHECKPOINT_INTERVAL_MS: '50',
-    VIGIL_LOG_LEVEL: 'trace',
-  } as Record<string, string>);
-  const server = await createServer(config, {
-    schema: db.schema,
-    logger: { write: (line: string) => void logs.push(line) },
-  });
-  const url = await server.app.fastify.listen({ port: 0, host: '127.0.0.1' });
+  const running = await startServer(dialect, { VIGIL_LOG_LEVEL: 'trace' }, { log: logs });
+  const { server, url } = running;
 
   async function records(org = ORG): Promise<AuditRow[]> {
     const logs = await server.ledger.logs();
@@ -117,9 +101,6 @@ export async function startIdentityServer(dialect: Dialect): Promise<IdentityHar
       }
       return texts.join('\n');
     },
-    async stop() {
-      await server.close();
-      await db.drop();
-    },
+    stop: () => running.stop(),
   };
 }
