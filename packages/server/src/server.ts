@@ -8,11 +8,14 @@ import { createEnvironmentStore, type EnvironmentStore } from './environments/en
 import { loadOrCreateMasterKey } from './environments/master-key.js';
 import { createSecretBox } from './environments/secret-box.js';
 import { createEscService, type EscService } from './esc/esc-service.js';
+import { ESC_PROVIDERS } from './rotation/rotators.js';
+import { createRotationService } from './rotation/rotation-service.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { bootstrap, type BootstrapResult } from './iam/bootstrap.js';
 import { createIamService, type IamService } from './iam/iam-service.js';
 import { LoginRateLimiter } from './iam/login-rate-limiter.js';
 import { createIdentityService } from './identity/identity-service.js';
+import { createAuditLogService } from './audit/audit-log-service.js';
 import { createSignInService } from './identity/sign-in.js';
 import { Kernel, SYSTEM_ACTOR } from './kernel/kernel.js';
 
@@ -75,7 +78,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       loadOrCreateMasterKey({ dataDir: config.dataDir, envValue: config.masterKey }),
     );
     const environments = createEnvironmentStore({ secrets });
-    const esc = createEscService({ storage, kernel, iam, environments, secrets });
+    const esc = createEscService({ storage, kernel, iam, environments, secrets, providers: ESC_PROVIDERS });
+    const rotation = createRotationService({ storage, kernel, iam, environments, secrets });
     const first = await bootstrap(storage.db, {
       org: config.bootstrapOrg,
       ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}),
@@ -87,8 +91,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       publisher,
       signer,
       esc,
+      rotation,
       authenticate: createAuthenticator({ iam, storage }),
       identity: createIdentityService({ storage, kernel, iam }),
+      auditLog: createAuditLogService({ storage, kernel, iam, ledger }),
       signIn: createSignInService({ storage, kernel, iam, limiter: new LoginRateLimiter() }),
       logger:
         typeof options.logger === 'object'

@@ -8,11 +8,16 @@ import {
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
+import { DEFAULT_BOOTSTRAP_ADMIN } from '../src/iam/bootstrap.js';
 import { enforceRouteAudit, UndeclaredAuditError } from '../src/http/route-audit.js';
 import { createServer, type Server } from '../src/server.js';
 import { DIALECTS, testDatabase, type TestDatabase } from './support/databases.js';
+import { ADMIN_TOKEN } from './support/server.js';
 
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+
+/** The bootstrap admin, made an admin of `globex` (and of `nobody`, which has no log) too. */
+const get = (url: string) => fetch(url, { headers: { authorization: `token ${ADMIN_TOKEN}` } });
 
 interface InclusionProof {
   index: number;
@@ -41,10 +46,15 @@ for (const dialect of DIALECTS) {
         VIGIL_LOG_ORIGIN: 'vigil.test',
         VIGIL_SIGNING_KEY: key.privateKey,
         VIGIL_CHECKPOINT_INTERVAL_MS: '20',
+        VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
       });
       server = await createServer(config, { schema: db.schema });
       const address = await server.app.fastify.listen({ port: 0, host: '127.0.0.1' });
       base = `${address}/api/orgs/globex/auditlogs`;
+      for (const org of ['globex', 'nobody']) {
+        await server.iam.createOrganization(server.storage.db, { login: org });
+        await server.iam.addMember(server.storage.db, org, DEFAULT_BOOTSTRAP_ADMIN, 'admin');
+      }
       for (let n = 0; n < 13; n++) await server.ledger.append('globex', { event: 'test-event', n });
       await server.publisher.publishAll();
     });
@@ -55,11 +65,11 @@ for (const dialect of DIALECTS) {
     });
 
     it('serves the verifier key and a checkpoint that opens with it', async () => {
-      const keyResponse = await fetch(`${base}/verifier-key`);
+      const keyResponse = await get(`${base}/verifier-key`);
       expect(keyResponse.headers.get('content-type')).toMatch(/^text\/plain/);
       const verifierKey = (await keyResponse.text()).trim();
       expect(verifierKey).toBe(key.verifierKey);
-      const cpResponse = await fetch(`${base}/checkpoint`);
+      const cpResponse = await get(`${base}/checkpoint`);
       expect(cpResponse.status).toBe(200);
       expect(cpResponse.headers.get('content-type')).toMatch(/^text\/plain/);
       const note = await cpResponse.text();
@@ -69,7 +79,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('streams entries as NDJSON, each line exactly the stored bytes', async () => {
-      const response = await fetch(`${base}/entries?start=3&end=7`);
+      const response = await get(`${base}/entries?start=3&end=7`);
       expect(response.headers.get('content-type')).toBe('application/x-ndjson');
       const lines = (await response.text()).split('\n');
       expect(lines.pop()).toBe('');
@@ -81,10 +91,10 @@ for (const dialect of DIALECTS) {
     });
 
     it('serves inclusion and consistency proofs that verify against signed roots', async () => {
-      const cp = openCheckpoint(await (await fetch(`${base}/checkpoint`)).text(), key.verifierKey);
-      const line = (await (await fetch(`${base}/entries?start=5&end=6`)).text()).trimEnd();
+      const cp = openCheckpoint(await (await get(`${base}/checkpoint`)).text(), key.verifierKey);
+      const line = (await (await get(`${base}/entries?start=5&end=6`)).text()).trimEnd();
       const proof = (await (
-        await fetch(`${base}/proof/inclusion?index=5&treeSize=13`)
+        await get(`${base}/proof/inclusion?index=5&treeSize=13`)
       ).json()) as InclusionProof;
       expect(proof.index).toBe(5);
       expect(proof.treeSize).toBe(13);
@@ -95,7 +105,7 @@ for (const dialect of DIALECTS) {
 
       const old = await server.ledger.rootAt('globex', 6);
       const consistency = (await (
-        await fetch(`${base}/proof/consistency?from=6&to=13`)
+        await get(`${base}/proof/consistency?from=6&to=13`)
       ).json()) as ConsistencyProof;
       expect(consistency).toMatchObject({ from: 6, to: 13 });
       verifyConsistency(6, 13, old, cp.root, consistency.hashes.map(b64));
@@ -117,7 +127,7 @@ for (const dialect of DIALECTS) {
         ['entries?start=0&end=200001', 'end', 'invalid-parameter'],
       ];
       for (const [path, param, code] of cases) {
-        const response = await fetch(`${base}/${path}`);
+        const response = await get(`${base}/${path}`);
         expect(response.status, path).toBe(400);
         expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
         expect(await response.json(), path).toMatchObject({ status: 400, code, param });
@@ -125,18 +135,31 @@ for (const dialect of DIALECTS) {
     });
 
     it('answers an organization without a log with 404 log-not-found', async () => {
-      const response = await fetch(base.replace('/globex/', '/nobody/') + '/checkpoint');
+      const response = await get(base.replace('/globex/', '/nobody/') + '/checkpoint');
       expect(response.status).toBe(404);
       expect(await response.json()).toMatchObject({ code: 'log-not-found' });
     });
 
-    it('answers only loopback callers until identity exists', async () => {
-      const response = await server.app.fastify.inject({
-        url: '/api/orgs/globex/auditlogs/checkpoint',
+    it('serves the verifier key to anyone, and the rest to authenticated callers only, from any address', async () => {
+      const key = await server.app.fastify.inject({
+        url: '/api/orgs/globex/auditlogs/verifier-key',
         remoteAddress: '203.0.113.9',
       });
-      expect(response.statusCode).toBe(403);
-      expect(response.json()).toMatchObject({ code: 'forbidden' });
+      expect(key.statusCode).toBe(200);
+      for (const path of ['checkpoint', 'entries?start=0&end=1', 'hashes?start=0&end=1']) {
+        const anonymous = await server.app.fastify.inject({
+          url: `/api/orgs/globex/auditlogs/${path}`,
+          remoteAddress: '203.0.113.9',
+        });
+        expect(anonymous.statusCode, path).toBe(401);
+        expect(anonymous.json()).toMatchObject({ code: 'unauthenticated' });
+        const admin = await server.app.fastify.inject({
+          url: `/api/orgs/globex/auditlogs/${path}`,
+          remoteAddress: '203.0.113.9',
+          headers: { authorization: `token ${ADMIN_TOKEN}` },
+        });
+        expect(admin.statusCode, path).toBe(200);
+      }
     });
 
     it('declares an audit action or an exemption on every route', () => {

@@ -40,6 +40,15 @@ describe('every route records what it declares', () => {
       call: () => send('PATCH', E, 'values:\n  a: 1\n  s:\n    fn::secret: hush\n'),
     },
     { route: 'GET /api/esc/environments/:org/:project/:env', call: () => send('GET', E) },
+    {
+      route: 'POST /api/esc/environments/:org/:project/:env/rotate',
+      call: async () => {
+        const R = `/api/esc/environments/${ORG}/app/rotated`;
+        await send('POST', `/api/esc/environments/${ORG}`, { project: 'app', name: 'rotated' });
+        await send('PATCH', R, 'values:\n  k:\n    fn::rotate::random:\n      inputs: {}\n');
+        return send('POST', `${R}/rotate`, {});
+      },
+    },
     { route: 'POST /api/esc/environments/:org/:project/:env/check', call: () => send('POST', `${E}/check`) },
     {
       route: 'POST /api/esc/environments/:org/:project/:env/versions/:version/check',
@@ -234,6 +243,14 @@ describe('every route records what it declares', () => {
     {
       route: 'DELETE /api/orgs/:org/members/:login',
       call: () => send('DELETE', `/api/orgs/${ORG}/members/carol`),
+    },
+    {
+      route: 'GET /api/orgs/:org/auditlogs/export',
+      call: () => send('GET', `/api/orgs/${ORG}/auditlogs/export?format=cef`),
+    },
+    {
+      route: 'GET /api/orgs/:org/auditlogs/v2/export',
+      call: () => send('GET', `/api/orgs/${ORG}/auditlogs/v2/export?userFilter=carol`),
     },
   ];
 

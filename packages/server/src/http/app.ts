@@ -10,9 +10,13 @@ import { isLoopback, ledgerRoutes } from './routes/ledger-routes.js';
 import { ProblemError } from './problem-reply.js';
 import { escRoutes } from './routes/esc-routes.js';
 import { identityRoutes } from './routes/identity-routes.js';
+import { auditLogRoutes } from './routes/auditlog-routes.js';
+import type { AuditLogService } from '../audit/audit-log-service.js';
+import { rotationRoutes } from './routes/rotation-routes.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { SignInService } from '../identity/sign-in.js';
 import type { EscService } from '../esc/esc-service.js';
+import type { RotationService } from '../rotation/rotation-service.js';
 import type { Authenticate } from './authenticate.js';
 
 export interface AppDeps {
@@ -20,9 +24,11 @@ export interface AppDeps {
   readonly publisher: CheckpointPublisher;
   readonly signer: CheckpointSigner;
   readonly esc: EscService;
+  readonly rotation: RotationService;
   readonly authenticate: Authenticate;
   readonly identity: IdentityService;
   readonly signIn: SignInService;
+  readonly auditLog: AuditLogService;
   readonly logger?: FastifyServerOptions['logger'];
   /** CIDRs of proxies whose X-Forwarded-For is believed (VIGIL_TRUSTED_PROXIES). */
   readonly trustedProxies?: readonly string[];
@@ -134,6 +140,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   ledgerRoutes(fastify, deps);
   escRoutes(fastify, deps);
   identityRoutes(fastify, deps);
+  auditLogRoutes(fastify, deps);
+  rotationRoutes(fastify, deps);
   await fastify.ready();
   return { fastify, routes };
 }

@@ -7,6 +7,7 @@ import {
   rangeNodeIds,
 } from '@vigil/ledger';
 import { sql, type Transaction } from 'kysely';
+import { auditIndexRow, type AuditIndexRow } from '../audit/index-row.js';
 import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/storage.js';
 import { LedgerStoreError } from './errors.js';
@@ -61,9 +62,11 @@ class BatchState {
   readonly ranges = new Map<number, CompactRange>();
   readonly entries: EntryRow[] = [];
   readonly nodes: Array<NodeRow & { logId: number }> = [];
+  /** Query-index rows (`audit_events`) of the entries that are audit records. */
+  readonly events: AuditIndexRow[] = [];
   readonly answers: Array<{ unit: Unit; sequenced?: Sequenced; result?: unknown; error?: unknown }> = [];
 
-  /** Assigns the record the next index of its log and the subtree hashes it completes. */
+  /** Assigns the record the next index of its log, the subtree hashes it completes, and its query-index row. */
   sequence(unit: Unit, record: LedgerRecord | undefined, result: unknown): void {
     let bytes: Uint8Array;
     try {
@@ -77,6 +80,8 @@ class BatchState {
     const leaf = leafHash(bytes);
     for (const node of range.append(leaf)) this.nodes.push({ logId: unit.logId, ...node });
     this.entries.push({ logId: unit.logId, index, data: bytes });
+    const event = auditIndexRow(unit.logId, index, record!);
+    if (event) this.events.push(event);
     this.answers.push({ unit, result, sequenced: { org: unit.org, index, leafHash: leaf } });
   }
 }
@@ -97,7 +102,8 @@ interface Unit {
  *
  * Sequencing design: every append joins an in-process queue; one batch at a time drains it inside one
  * transaction, which locks the affected logs (an advisory lock on PostgreSQL, the single writer on SQLite), reads
- * each log's size, appends every record with its index and the subtree hashes it completes, and commits. Callers
+ * each log's size, appends every record with its index, the subtree hashes it completes and its query-index row
+ * (`audit_events`, for audit records: see `auditIndexRow`), and commits. Callers
  * are answered only after the commit returns, so an acknowledged record is durable. See docs/ledger.md.
  */
 export class LedgerStore {
@@ -254,7 +260,7 @@ export class LedgerStore {
         await sql`RELEASE SAVEPOINT vigil_unit`.execute(tx);
         state.sequence(unit, out.record, out.result);
       }
-      await this.statements.insert(tx, state.entries, state.nodes);
+      await this.statements.insert(tx, state.entries, state.nodes, state.events);
       return state;
     });
   }
@@ -281,7 +287,7 @@ export class LedgerStore {
           );
         }
         for (const unit of batch) state.sequence(unit, unit.record, undefined);
-        direct.insert(state.entries, state.nodes);
+        direct.insert(state.entries, state.nodes, state.events);
         return state;
       }),
     );

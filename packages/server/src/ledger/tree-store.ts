@@ -1,5 +1,6 @@
 import { nodeKey } from '@vigil/ledger';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import type { AuditIndexRow } from '../audit/index-row.js';
 import { LedgerStoreError } from './errors.js';
 import type { Database } from '../storage/schema.js';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
@@ -30,10 +31,12 @@ export interface SequencerStatements {
   lock(tx: Transaction<Database>, logIds: readonly number[]): Promise<void>;
   /** The number of committed entries (max index + 1). */
   size(tx: Executor, logId: number): Promise<number>;
+  /** The entries, the subtree hashes they complete, and the query-index rows of those that are audit records. */
   insert(
     tx: Transaction<Database>,
     entries: readonly EntryRow[],
     nodes: readonly (NodeRow & { logId: number })[],
+    events: readonly AuditIndexRow[],
   ): Promise<void>;
 }
 
@@ -86,8 +89,8 @@ function sqliteStatements(storage: Storage): SequencerStatements {
     async size(_tx, logId) {
       return direct.size(logId);
     },
-    async insert(_tx, entries, nodes) {
-      direct.insert(entries, nodes);
+    async insert(_tx, entries, nodes, events) {
+      direct.insert(entries, nodes, events);
     },
   };
 }
@@ -96,7 +99,11 @@ function sqliteStatements(storage: Storage): SequencerStatements {
 export interface SqliteDirect {
   size(logId: number): number;
   node(logId: number, level: number, index: number): Uint8Array;
-  insert(entries: readonly EntryRow[], nodes: readonly (NodeRow & { logId: number })[]): void;
+  insert(
+    entries: readonly EntryRow[],
+    nodes: readonly (NodeRow & { logId: number })[],
+    events: readonly AuditIndexRow[],
+  ): void;
   /** Runs `fn` in a BEGIN IMMEDIATE transaction; commits on return, rolls back on throw. */
   transaction<T>(fn: () => T): T;
 }
@@ -110,6 +117,10 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
   const insertNode = handle.prepare(
     'INSERT INTO ledger_hashes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)',
   );
+  const insertEvent = handle.prepare(
+    `INSERT INTO audit_events (log_id, idx, time, event, actor_login, token_name, project, environment, source_ip,
+       outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
   return {
     size(logId) {
       const row = sizeStmt.get(logId) as { m: number | null };
@@ -121,9 +132,23 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
         throw new LedgerStoreError('ledger-unavailable', `stored tree is missing node ${level}/${index}`);
       return row.hash;
     },
-    insert(entries, nodes) {
+    insert(entries, nodes, events) {
       for (const e of entries) insertEntry.run(e.logId, e.index, e.data);
       for (const n of nodes) insertNode.run(n.logId, n.level, n.index, n.hash);
+      for (const r of events) {
+        insertEvent.run(
+          r.logId,
+          r.index,
+          r.time,
+          r.event,
+          r.actorLogin,
+          r.tokenName,
+          r.project,
+          r.environment,
+          r.sourceIp,
+          r.outcome,
+        );
+      }
     },
     transaction: (fn) => handle.transaction(fn).immediate(),
   };
@@ -132,7 +157,7 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
 /**
  * PostgreSQL: several server processes may share the database. A transaction-scoped advisory lock per log
  * serializes appenders of that log (the sequencer holds it for a whole batch, so the lock is paid per batch, not
- * per record); rows go in with one `unnest` INSERT per table whatever the batch size.
+ * per record); rows go in with one `unnest` INSERT per table, all in one statement, whatever the batch size.
  */
 function postgresStatements(): SequencerStatements {
   return {
@@ -146,13 +171,23 @@ function postgresStatements(): SequencerStatements {
       const m = rows[0]?.m ?? null;
       return m === null ? 0 : Number(m) + 1;
     },
-    async insert(tx, entries, nodes) {
+    async insert(tx, entries, nodes, events) {
       if (entries.length === 0) return;
-      // One round trip for both tables: a data-modifying CTE inserts the entries, the outer INSERT the hashes.
+      // One round trip for the three tables: data-modifying CTEs insert the entries and their query-index rows,
+      // the outer INSERT the hashes.
+      const column = <K extends keyof AuditIndexRow>(key: K) => events.map((r) => r[key]);
       await sql`WITH entries AS (
           INSERT INTO ledger_entries (log_id, idx, data)
           SELECT * FROM unnest(${entries.map((e) => e.logId)}::integer[], ${entries.map((e) => e.index)}::bigint[],
-                               ${entries.map((e) => Buffer.from(e.data))}::bytea[]))
+                               ${entries.map((e) => Buffer.from(e.data))}::bytea[])),
+        events AS (
+          INSERT INTO audit_events (log_id, idx, time, event, actor_login, token_name, project, environment,
+                                    source_ip, outcome)
+          SELECT * FROM unnest(${column('logId')}::integer[], ${column('index')}::bigint[],
+                               ${column('time')}::bigint[], ${column('event')}::text[],
+                               ${column('actorLogin')}::text[], ${column('tokenName')}::text[],
+                               ${column('project')}::text[], ${column('environment')}::text[],
+                               ${column('sourceIp')}::text[], ${column('outcome')}::text[]))
         INSERT INTO ledger_hashes (log_id, level, idx, hash)
         SELECT * FROM unnest(${nodes.map((n) => n.logId)}::integer[], ${nodes.map((n) => n.level)}::integer[],
                              ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => Buffer.from(n.hash))}::bytea[])`.execute(

@@ -23,6 +23,7 @@ export interface Database {
   environment_revision_tags: EnvironmentRevisionTagsTable;
   environment_tags: EnvironmentTagsTable;
   environment_open_sessions: EnvironmentOpenSessionsTable;
+  audit_events: AuditEventsTable;
 }
 
 /** One append-only log per organization. */
@@ -63,6 +64,23 @@ export interface LedgerCheckpointsTable {
 export interface LedgerSigningKeysTable {
   verifier_key: string;
   created_at: number;
+}
+
+/**
+ * The audit log's query index: one row per ledger entry that is an audit record, written in the entry's
+ * transaction. `actor_login` is the login's key (lower case), so user filters match as logins do.
+ */
+export interface AuditEventsTable {
+  log_id: number;
+  idx: number;
+  time: number;
+  event: string;
+  actor_login: string;
+  token_name: string | null;
+  project: string | null;
+  environment: string | null;
+  source_ip: string | null;
+  outcome: string | null;
 }
 
 /** Organizations. `login_key` is `lower(login)`: logins are unique and looked up case-insensitively. */

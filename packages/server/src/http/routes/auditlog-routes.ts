@@ -1,0 +1,245 @@
+import { hostname } from 'node:os';
+import { Readable, pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { EVENT_TYPES, resolveEventName, type EventId } from '@vigil/protocol';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditLogService } from '../../audit/audit-log-service.js';
+import type { AuditSelection, SelectedEntry } from '../../audit/audit-query.js';
+import { cefLine } from '../../audit/cef.js';
+import { formatContinuationToken, parseContinuationToken } from '../../audit/continuation-token.js';
+import { csvHeaderLine, csvLine, rfc3339 } from '../../audit/csv.js';
+import { recordTimeMs, toAuditLogEvent } from '../../audit/pulumi-event.js';
+import type { Authenticate } from '../authenticate.js';
+import { ProblemError } from '../problem-reply.js';
+import type { RouteAudit } from '../route-audit.js';
+
+/** Events per page of `…/auditlogs` and `…/auditlogs/v2` (Pulumi documents none): a console screenful. */
+export const AUDIT_LOG_PAGE_SIZE = 100;
+/** Latest time a query may name: 9999-12-31T23:59:59Z in unix seconds (milliseconds stay safe integers). */
+export const MAX_QUERY_TIME = 253_402_300_799;
+/** Longest `userFilter` accepted (logins are far shorter). */
+export const MAX_USER_FILTER = 256;
+/** Export bytes gathered before a chunk goes to the compressor. */
+const EXPORT_CHUNK_BYTES = 64 * 1024;
+
+type Query = Record<string, unknown>;
+type Req = FastifyRequest<{ Params: { org: string }; Querystring: Query }>;
+type Version = 'v1' | 'v2';
+
+const exempt = (reason: string): { config: { audit: RouteAudit } } => ({
+  config: { audit: { exempt: reason } },
+});
+const READS = exempt(
+  'reading the log is not recorded (as on Pulumi Cloud; a poller would fill the log with its own reads); refusals are recorded',
+);
+const EXPORTS: { config: { audit: RouteAudit } } = { config: { audit: { action: 'audit-log-exported' } } };
+
+/**
+ * Pulumi Cloud's audit-log API (issue #6): list (V1 and V2 time semantics), export as gzip-compressed CSV or CEF,
+ * and the event-type catalog. Answers in Pulumi's shapes and error format; docs/api.md describes the differences.
+ */
+export function auditLogRoutes(
+  app: FastifyInstance,
+  deps: { auditLog: AuditLogService; authenticate: Authenticate },
+): void {
+  const { auditLog, authenticate } = deps;
+  const base = '/api/orgs/:org/auditlogs';
+  const host = hostname().replace(/\s/g, '') || 'vigil';
+
+  for (const version of ['v1', 'v2'] as const) {
+    const path = version === 'v1' ? base : `${base}/v2`;
+
+    app.get(path, READS, async (request: Req) => {
+      const caller = await authenticate(request);
+      const format = single(request.query, 'format');
+      if (format !== undefined && format !== 'json')
+        throw new ProblemError(
+          'invalid-parameter',
+          'format must be json (export offers csv and cef)',
+          'format',
+        );
+      const selection = parseSelection(request.query, version);
+      if (
+        version === 'v1' &&
+        single(request.query, 'continuationToken') === undefined &&
+        single(request.query, 'startTime') === undefined
+      )
+        throw new ProblemError(
+          'invalid-parameter',
+          'either continuationToken or startTime is required',
+          'startTime',
+        );
+      const page = await auditLog.list(caller, request.params.org, selection, AUDIT_LOG_PAGE_SIZE);
+      return {
+        auditLogEvents: page.events,
+        ...(page.next === undefined ? {} : { continuationToken: formatContinuationToken(page.next) }),
+      };
+    });
+
+    app.get(`${path}/export`, EXPORTS, async (request: Req, reply) => {
+      const caller = await authenticate(request);
+      const org = request.params.org;
+      const format = single(request.query, 'format') ?? 'csv';
+      if (format !== 'csv' && format !== 'cef')
+        throw new ProblemError('invalid-parameter', 'format must be csv or cef', 'format');
+      const selection = parseSelection(request.query, version);
+      const entries = await auditLog.export(
+        caller,
+        org,
+        selection,
+        `Exported the audit log of organization "${org}" as ${format.toUpperCase()} (${describe(request.query, version)})`,
+      );
+      const body = pipeline(
+        Readable.from(exportChunks(entries, format, { org, host })),
+        createGzip(),
+        (error) => {
+          // A client that goes away ends the stream early: not an error worth more than a line.
+          if (error)
+            request.log.info({ code: (error as { code?: string }).code }, 'audit log export ended early');
+        },
+      );
+      // Pulumi: "The response is always gzip compressed" (whatever Accept-Encoding says), text/plain.
+      return reply
+        .header('content-encoding', 'gzip')
+        .header('content-disposition', `attachment; filename="auditlogs.${format}"`)
+        .header('cache-control', 'no-store')
+        .type('text/plain; charset=utf-8')
+        .send(body);
+    });
+  }
+
+  app.get(
+    `${base}/event-types`,
+    exempt('the static event catalog, the same for every organization'),
+    async (request: Req) => {
+      await authenticate(request);
+      return {
+        eventTypes: EVENT_TYPES.map((e) => ({
+          event: e.id,
+          displayName: e.displayName,
+          description: e.description,
+          requiresOrgAdmin: e.requiresOrgAdmin,
+          requiresStackAdmin: e.requiresStackAdmin,
+          authenticationFailure: e.authenticationFailure,
+          deprecated: e.deprecated,
+        })),
+      };
+    },
+  );
+}
+
+/** The export body: lines gathered into chunks of about `EXPORT_CHUNK_BYTES`, read one page at a time. */
+async function* exportChunks(
+  entries: AsyncGenerator<SelectedEntry>,
+  format: 'csv' | 'cef',
+  context: { org: string; host: string },
+): AsyncGenerator<Buffer> {
+  let lines: string[] = format === 'csv' ? [csvHeaderLine()] : [];
+  let size = 0;
+  try {
+    for await (const entry of entries) {
+      const event = toAuditLogEvent(entry.data);
+      const line =
+        format === 'csv' ? csvLine(event) : cefLine(event, { ...context, timeMs: recordTimeMs(entry.data) });
+      lines.push(line);
+      size += line.length;
+      if (size >= EXPORT_CHUNK_BYTES) {
+        yield Buffer.from(lines.join(''));
+        lines = [];
+        size = 0;
+      }
+    }
+    if (lines.length > 0) yield Buffer.from(lines.join(''));
+  } finally {
+    // Stops the reads when the consumer stops (a client that disconnected).
+    await entries.return(undefined);
+  }
+}
+
+// ---------------------------------------------------------------- query parameters (attacker-controlled)
+
+/** A query parameter given at most once; `''` counts as absent. */
+function single(query: Query, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string')
+    throw new ProblemError('invalid-parameter', `${name} may be given once`, name);
+  return value;
+}
+
+/** Unix seconds: a canonical non-negative decimal, at most `MAX_QUERY_TIME`. */
+function seconds(query: Query, name: string): number | undefined {
+  const raw = single(query, name);
+  if (raw === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]{0,11})$/.test(raw) || Number(raw) > MAX_QUERY_TIME)
+    throw new ProblemError('invalid-parameter', `${name} must be a time in unix seconds`, name);
+  return Number(raw);
+}
+
+/**
+ * The selection a list or export asks for. V1: `startTime` is an UPPER bound (entries older than it, as Pulumi's
+ * V1), V2: a lower bound (inclusive); `endTime` is an inclusive upper bound in both. Times are whole seconds, so
+ * `endTime` covers its whole second.
+ */
+function parseSelection(query: Query, version: Version): AuditSelection {
+  const start = seconds(query, 'startTime');
+  const end = seconds(query, 'endTime');
+  if (version === 'v2' && start !== undefined && end !== undefined && end < start)
+    throw new ProblemError('invalid-parameter', 'endTime must not be before startTime', 'endTime');
+  const token = single(query, 'continuationToken');
+  let before: number | undefined;
+  if (token !== undefined) {
+    before = parseContinuationToken(token);
+    if (before === undefined)
+      throw new ProblemError(
+        'invalid-parameter',
+        'continuationToken is not one this server issued',
+        'continuationToken',
+      );
+  }
+  const user = single(query, 'userFilter');
+  if (user !== undefined && user.length > MAX_USER_FILTER)
+    throw new ProblemError(
+      'invalid-parameter',
+      `userFilter is limited to ${MAX_USER_FILTER} characters`,
+      'userFilter',
+    );
+  const eventName = single(query, 'eventFilter');
+  let event: EventId | undefined;
+  if (eventName !== undefined) {
+    event = resolveEventName(eventName)?.id;
+    if (!event)
+      throw new ProblemError(
+        'invalid-parameter',
+        'eventFilter names no event type (see …/auditlogs/event-types)',
+        'eventFilter',
+      );
+  }
+  const untilMs = [
+    version === 'v1' && start !== undefined ? start * 1000 : undefined,
+    end !== undefined ? (end + 1) * 1000 : undefined,
+  ].filter((t) => t !== undefined);
+  return {
+    ...(before === undefined ? {} : { before }),
+    ...(version === 'v2' && start !== undefined ? { fromMs: start * 1000 } : {}),
+    ...(untilMs.length > 0 ? { untilMs: Math.min(...untilMs) } : {}),
+    ...(user === undefined ? {} : { login: user }),
+    ...(event === undefined ? {} : { event }),
+  };
+}
+
+/** The filters of an export, for its record. */
+function describe(query: Query, version: Version): string {
+  const parts: string[] = [];
+  const start = seconds(query, 'startTime');
+  const end = seconds(query, 'endTime');
+  if (start !== undefined)
+    parts.push(version === 'v1' ? `before ${rfc3339(start)}` : `from ${rfc3339(start)}`);
+  if (end !== undefined) parts.push(`until ${rfc3339(end)}`);
+  const user = single(query, 'userFilter');
+  if (user !== undefined) parts.push(`user "${user}"`);
+  const event = single(query, 'eventFilter');
+  if (event !== undefined) parts.push(`event ${resolveEventName(event)?.id ?? event}`);
+  if (single(query, 'continuationToken') !== undefined) parts.push('continued');
+  return parts.length > 0 ? `${version}; ${parts.join(', ')}` : `${version}; all events`;
+}

@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { LedgerStore } from '../src/ledger/ledger-store.js';
+import { backfillAuditIndex } from '../src/storage/migrations/0004-audit-index.js';
+import type { Storage } from '../src/storage/storage.js';
+import { seedRecord } from './auditlog-support.js';
+import { DIALECTS, rawSql, testDatabase, type TestDatabase } from './support/databases.js';
+
+for (const dialect of DIALECTS) {
+  describe(`audit_events index on ${dialect}`, () => {
+    let db: TestDatabase;
+    let storage: Storage;
+    afterEach(async () => {
+      await storage.close();
+      await db.drop();
+    });
+
+    const rows = () =>
+      storage.db.selectFrom('audit_events').selectAll().orderBy('log_id').orderBy('idx').execute();
+
+    it('indexes audit records in their own transaction, skips other objects, and refuses rewrites', async () => {
+      db = testDatabase(dialect);
+      storage = await db.open();
+      const ledger = new LedgerStore(storage);
+      await ledger.append(
+        'acme',
+        seedRecord(1_000, 0, { resource: { project: 'app', environment: 'prod' } }),
+      );
+      await ledger.append('acme', { event: 'test-event', n: 1 }); // no time: not an audit record
+      await ledger.append('acme', seedRecord(2_000, 2, { actor: { kind: 'user', login: 'Zoe', name: 'Z' } }));
+      await ledger.close();
+      expect((await rows()).map((r) => ({ ...r, idx: Number(r.idx), time: Number(r.time) }))).toEqual([
+        {
+          log_id: 1,
+          idx: 0,
+          time: 1000,
+          event: 'environment-read',
+          actor_login: 'seeder',
+          token_name: null,
+          project: 'app',
+          environment: 'prod',
+          source_ip: '198.51.100.7',
+          outcome: 'success',
+        },
+        expect.objectContaining({ idx: 2, time: 2000, actor_login: 'zoe', project: null }),
+      ]);
+      await expect(storage.db.deleteFrom('audit_events').execute()).rejects.toThrow(/append-only/);
+      await expect(storage.db.updateTable('audit_events').set({ event: 'x' }).execute()).rejects.toThrow(
+        /append-only/,
+      );
+    });
+
+    it('backfills entries that predate the index, idempotently', async () => {
+      db = testDatabase(dialect);
+      storage = await db.open();
+      const ledger = new LedgerStore(storage);
+      await Promise.all([...Array(2500).keys()].map((n) => ledger.append('acme', seedRecord(n, n))));
+      await ledger.close();
+      const before = await rows();
+      // As on a database written before migration 0004: the entries are there, the index rows are not.
+      await rawSql(
+        db,
+        dialect === 'sqlite'
+          ? ['DROP TRIGGER audit_events_no_delete', 'DELETE FROM audit_events']
+          : ['ALTER TABLE audit_events DISABLE TRIGGER USER', 'DELETE FROM audit_events'],
+      );
+      expect(await rows()).toHaveLength(0);
+      expect(await backfillAuditIndex(storage.db)).toBe(2500);
+      expect(await backfillAuditIndex(storage.db)).toBe(0);
+      expect(await rows()).toEqual(before);
+    });
+  });
+}
