@@ -5,6 +5,7 @@ import { iamMigration } from './0002-iam.js';
 import { environmentsMigration } from './0003-environments.js';
 import { auditIndexMigration } from './0004-audit-index.js';
 import { rotationMigration } from './0005-rotation.js';
+import { schedulesMigration } from './0006-schedules.js';
 
 /**
  * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
@@ -20,6 +21,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0003_environments': environmentsMigration(dialect),
         '0004_audit_index': auditIndexMigration(dialect),
         '0005_rotation': rotationMigration(dialect),
+        '0006_schedules': schedulesMigration(dialect),
       };
     },
   };
