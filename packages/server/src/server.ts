@@ -10,6 +10,8 @@ import { createSecretBox } from './environments/secret-box.js';
 import { createEscService, type EscService } from './esc/esc-service.js';
 import { ESC_PROVIDERS } from './rotation/rotators.js';
 import { createRotationService } from './rotation/rotation-service.js';
+import { createScheduleService } from './schedules/schedule-service.js';
+import { createScheduler, type Scheduler } from './schedules/scheduler.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { bootstrap, type BootstrapResult } from './iam/bootstrap.js';
 import { createIamService, type IamService } from './iam/iam-service.js';
@@ -30,6 +32,8 @@ export interface Server {
   readonly iam: IamService;
   readonly environments: EnvironmentStore;
   readonly esc: EscService;
+  /** Runs due schedules (started with the server, stopped by `close`). */
+  readonly scheduler: Scheduler;
   /** What the first start on an empty database created (its token and password are shown once). */
   readonly bootstrap: BootstrapResult;
   /** Stops accepting requests, drains the ledger, signs what is left, closes the database. */
@@ -41,6 +45,8 @@ export interface ServerOptions {
   readonly schema?: string;
   /** `true` logs JSON lines to stdout; a stream receives them instead (tests scan it for secrets). */
   readonly logger?: boolean | { write(line: string): void };
+  /** The schedules' clock and how often this process looks for due ones (tests move time). */
+  readonly scheduler?: { readonly now?: () => number; readonly intervalMs?: number };
 }
 
 /** Opens the database, migrates it, loads the signing key, and assembles the HTTP app (not yet listening). */
@@ -80,6 +86,19 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const environments = createEnvironmentStore({ secrets });
     const esc = createEscService({ storage, kernel, iam, environments, secrets, providers: ESC_PROVIDERS });
     const rotation = createRotationService({ storage, kernel, iam, environments, secrets });
+    const clock = options.scheduler?.now ? { now: options.scheduler.now } : {};
+    const schedules = createScheduleService({ storage, kernel, iam, environments, ...clock });
+    const scheduler = createScheduler({
+      storage,
+      iam,
+      rotation,
+      ...clock,
+      ...(options.scheduler?.intervalMs !== undefined ? { intervalMs: options.scheduler.intervalMs } : {}),
+      onError: (error) =>
+        console.error(
+          `vigil: scheduler: ${error instanceof Error ? error.name : 'error'} running a schedule`,
+        ),
+    });
     const first = await bootstrap(storage.db, {
       org: config.bootstrapOrg,
       ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}),
@@ -92,6 +111,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       signer,
       esc,
       rotation,
+      schedules,
       authenticate: createAuthenticator({ iam, storage }),
       identity: createIdentityService({ storage, kernel, iam }),
       auditLog: createAuditLogService({ storage, kernel, iam, ledger }),
@@ -104,6 +124,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
             : false,
       trustedProxies: config.trustedProxies,
     });
+    scheduler.start();
     return {
       config,
       storage,
@@ -115,8 +136,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       iam,
       environments,
       esc,
+      scheduler,
       bootstrap: first,
       async close() {
+        await scheduler.stop();
         await app.fastify.close();
         await ledger.close();
         await publisher.stop();

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { backfillAuditIndex } from '../src/storage/migrations/0004-audit-index.js';
+import { backfillAuditQueryColumns } from '../src/storage/migrations/0007-audit-query.js';
 import type { Storage } from '../src/storage/storage.js';
 import { seedRecord } from './auditlog-support.js';
 import { DIALECTS, rawSql, testDatabase, type TestDatabase } from './support/databases.js';
@@ -14,8 +15,13 @@ for (const dialect of DIALECTS) {
       await db.drop();
     });
 
-    const rows = () =>
-      storage.db.selectFrom('audit_events').selectAll().orderBy('log_id').orderBy('idx').execute();
+    const rows = async () =>
+      (
+        await storage.db.selectFrom('audit_events').selectAll().orderBy('log_id').orderBy('idx').execute()
+      ).map((r) => ({
+        ...r,
+        source_ip_key: r.source_ip_key && Buffer.from(r.source_ip_key).toString('hex'),
+      }));
 
     it('indexes audit records in their own transaction, skips other objects, and refuses rewrites', async () => {
       db = testDatabase(dialect);
@@ -40,6 +46,9 @@ for (const dialect of DIALECTS) {
           environment: 'prod',
           source_ip: '198.51.100.7',
           outcome: 'success',
+          description_folded: 'seed 0',
+          // ::ffff:198.51.100.7, the IPv4-mapped key (migration 0007).
+          source_ip_key: '00000000000000000000ffffc6336407',
         },
         expect.objectContaining({ idx: 2, time: 2000, actor_login: 'zoe', project: null }),
       ]);
@@ -60,12 +69,19 @@ for (const dialect of DIALECTS) {
       await rawSql(
         db,
         dialect === 'sqlite'
-          ? ['DROP TRIGGER audit_events_no_delete', 'DELETE FROM audit_events']
+          ? [
+              'DROP TRIGGER audit_events_no_delete',
+              'DROP TRIGGER audit_events_no_update',
+              'DELETE FROM audit_events',
+            ]
           : ['ALTER TABLE audit_events DISABLE TRIGGER USER', 'DELETE FROM audit_events'],
       );
       expect(await rows()).toHaveLength(0);
       expect(await backfillAuditIndex(storage.db)).toBe(2500);
       expect(await backfillAuditIndex(storage.db)).toBe(0);
+      // Then migration 0007's columns, as on a database migrating up from before 0004.
+      expect(await backfillAuditQueryColumns(storage.db)).toBe(2500);
+      expect(await backfillAuditQueryColumns(storage.db)).toBe(0);
       expect(await rows()).toEqual(before);
     });
   });

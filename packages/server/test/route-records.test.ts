@@ -49,6 +49,35 @@ describe('every route records what it declares', () => {
         return send('POST', `${R}/rotate`, {});
       },
     },
+    {
+      route: 'POST /api/esc/environments/:org/:project/:env/schedules',
+      call: async () => {
+        const response = await send('POST', `/api/esc/environments/${ORG}/app/rotated/schedules`, {
+          scheduleCron: '0 3 * * *',
+        });
+        state.schedule = String((await json(response.clone())).id);
+        return response;
+      },
+    },
+    {
+      route: 'PATCH /api/esc/environments/:org/:project/:env/schedules/:scheduleID',
+      call: () =>
+        send('PATCH', `/api/esc/environments/${ORG}/app/rotated/schedules/${state.schedule}`, {
+          scheduleCron: '30 4 * * 1',
+        }),
+    },
+    {
+      route: 'POST /api/esc/environments/:org/:project/:env/schedules/:scheduleID/pause',
+      call: () => send('POST', `/api/esc/environments/${ORG}/app/rotated/schedules/${state.schedule}/pause`),
+    },
+    {
+      route: 'POST /api/esc/environments/:org/:project/:env/schedules/:scheduleID/resume',
+      call: () => send('POST', `/api/esc/environments/${ORG}/app/rotated/schedules/${state.schedule}/resume`),
+    },
+    {
+      route: 'DELETE /api/esc/environments/:org/:project/:env/schedules/:scheduleID',
+      call: () => send('DELETE', `/api/esc/environments/${ORG}/app/rotated/schedules/${state.schedule}`),
+    },
     { route: 'POST /api/esc/environments/:org/:project/:env/check', call: () => send('POST', `${E}/check`) },
     {
       route: 'POST /api/esc/environments/:org/:project/:env/versions/:version/check',

@@ -1,6 +1,8 @@
 import type { EventId } from '@vigil/protocol';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
+import type { QueryNode } from './query-language.js';
+import { compileQuery } from './query-sql.js';
 
 /**
  * Which entries of an organization's log a list or export selects. Positions and times are the log's: `before`
@@ -14,6 +16,8 @@ export interface AuditSelection {
   /** The actor's login, any case. */
   readonly login?: string;
   readonly event?: EventId;
+  /** A parsed `q=` query (`query-language.ts`), ANDed with the filters above. */
+  readonly query?: QueryNode;
 }
 
 /** One selected entry: its index and its stored bytes (what the tree hashes; answers are rendered from them). */
@@ -57,6 +61,8 @@ export function createAuditQuery(ledger: LedgerStore) {
     if (selection.login !== undefined)
       query = query.where('a.actor_login', '=', selection.login.toLowerCase());
     if (selection.event !== undefined) query = query.where('a.event', '=', selection.event);
+    // In SQL, so the keyset stays exact: a page is the `limit` highest matching indexes below `before`.
+    if (selection.query !== undefined) query = query.where(compileQuery(selection.query));
     const rows = await query.orderBy('a.idx', 'desc').limit(limit).execute();
     return rows.map((r) => ({ index: Number(r.idx), data: toBytes(r.data) }));
   }

@@ -1,3 +1,5 @@
+import { ipKey } from './ip-key.js';
+
 /**
  * The query-index row of one ledger entry (`audit_events`), or undefined when the entry is not an audit record
  * (the ledger itself accepts any JSON object; its own tests append plain ones). Pure: the sequencer calls it for
@@ -19,6 +21,10 @@ export interface AuditIndexRow {
   readonly environment: string | null;
   readonly sourceIp: string | null;
   readonly outcome: string | null;
+  /** The description in lower case, for the query language's free words (migration 0007); `''` when absent. */
+  readonly descriptionFolded: string;
+  /** `sourceIP` as a 16-byte sortable key (see `ipKey`), for `ip:` CIDR ranges; null when not an address. */
+  readonly sourceIpKey: Uint8Array | null;
 }
 
 export function auditIndexRow(logId: number, index: number, record: object): AuditIndexRow | undefined {
@@ -37,6 +43,17 @@ export function auditIndexRow(logId: number, index: number, record: object): Aud
     environment: stringOr(resource.environment),
     sourceIp: stringOr(r.sourceIP),
     outcome: stringOr(r.outcome),
+    ...auditQueryColumns(r),
+  };
+}
+
+/** The index columns migration 0007 added, from a record (its backfill computes them the same way). */
+export function auditQueryColumns(record: object): Pick<AuditIndexRow, 'descriptionFolded' | 'sourceIpKey'> {
+  const r = record as Record<string, unknown>;
+  const sourceIp = stringOr(r.sourceIP);
+  return {
+    descriptionFolded: (stringOr(r.description) ?? '').toLowerCase(),
+    sourceIpKey: (sourceIp === null ? undefined : ipKey(sourceIp)) ?? null,
   };
 }
 

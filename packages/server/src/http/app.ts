@@ -13,6 +13,8 @@ import { identityRoutes } from './routes/identity-routes.js';
 import { auditLogRoutes } from './routes/auditlog-routes.js';
 import type { AuditLogService } from '../audit/audit-log-service.js';
 import { rotationRoutes } from './routes/rotation-routes.js';
+import { scheduleRoutes } from './routes/schedule-routes.js';
+import type { ScheduleService } from '../schedules/schedule-service.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { SignInService } from '../identity/sign-in.js';
 import type { EscService } from '../esc/esc-service.js';
@@ -25,6 +27,7 @@ export interface AppDeps {
   readonly signer: CheckpointSigner;
   readonly esc: EscService;
   readonly rotation: RotationService;
+  readonly schedules: ScheduleService;
   readonly authenticate: Authenticate;
   readonly identity: IdentityService;
   readonly signIn: SignInService;
@@ -79,8 +82,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
           code: 'payload-too-large',
           message: `request bodies are limited to ${BODY_LIMIT_BYTES} bytes`,
         };
-      } else if (status === 415 || (status !== undefined && status >= 400 && status < 500)) {
-        failure = { code: 'invalid-argument', message: (error as Error).message };
+      } else if (status !== undefined && status >= 400 && status < 500) {
+        // A body parser's message can quote the body (a password, a secret): never echo it.
+        const parsing = String((error as { code?: string }).code ?? '').startsWith('FST_ERR_CTP');
+        failure = {
+          code: 'invalid-argument',
+          message: parsing ? 'the request body could not be parsed' : (error as Error).message,
+        };
       }
     }
     if (!failure) {
@@ -142,6 +150,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   identityRoutes(fastify, deps);
   auditLogRoutes(fastify, deps);
   rotationRoutes(fastify, deps);
+  scheduleRoutes(fastify, deps);
   await fastify.ready();
   return { fastify, routes };
 }

@@ -119,7 +119,7 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
   );
   const insertEvent = handle.prepare(
     `INSERT INTO audit_events (log_id, idx, time, event, actor_login, token_name, project, environment, source_ip,
-       outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       outcome, description_folded, source_ip_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   return {
     size(logId) {
@@ -147,6 +147,8 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
           r.environment,
           r.sourceIp,
           r.outcome,
+          r.descriptionFolded,
+          r.sourceIpKey && Buffer.from(r.sourceIpKey),
         );
       }
     },
@@ -182,12 +184,14 @@ function postgresStatements(): SequencerStatements {
                                ${entries.map((e) => Buffer.from(e.data))}::bytea[])),
         events AS (
           INSERT INTO audit_events (log_id, idx, time, event, actor_login, token_name, project, environment,
-                                    source_ip, outcome)
+                                    source_ip, outcome, description_folded, source_ip_key)
           SELECT * FROM unnest(${column('logId')}::integer[], ${column('index')}::bigint[],
                                ${column('time')}::bigint[], ${column('event')}::text[],
                                ${column('actorLogin')}::text[], ${column('tokenName')}::text[],
                                ${column('project')}::text[], ${column('environment')}::text[],
-                               ${column('sourceIp')}::text[], ${column('outcome')}::text[]))
+                               ${column('sourceIp')}::text[], ${column('outcome')}::text[],
+                               ${column('descriptionFolded')}::text[],
+                               ${events.map((r) => (r.sourceIpKey ? Buffer.from(r.sourceIpKey) : null))}::bytea[]))
         INSERT INTO ledger_hashes (log_id, level, idx, hash)
         SELECT * FROM unnest(${nodes.map((n) => n.logId)}::integer[], ${nodes.map((n) => n.level)}::integer[],
                              ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => Buffer.from(n.hash))}::bytea[])`.execute(

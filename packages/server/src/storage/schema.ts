@@ -81,6 +81,10 @@ export interface AuditEventsTable {
   environment: string | null;
   source_ip: string | null;
   outcome: string | null;
+  /** Migration 0007: the description in lower case (free-word queries). */
+  description_folded: string | null;
+  /** Migration 0007: `source_ip` as a 16-byte sortable key (IPv4 mapped into IPv6), for CIDR queries. */
+  source_ip_key: Uint8Array | null;
 }
 
 /** Organizations. `login_key` is `lower(login)`: logins are unique and looked up case-insensitively. */

@@ -1,14 +1,16 @@
 import { hostname } from 'node:os';
 import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { EVENT_TYPES, resolveEventName, type EventId } from '@vigil/protocol';
+import { EVENT_TYPES, formatExportLine, resolveEventName, type EventId } from '@vigil/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditLogService } from '../../audit/audit-log-service.js';
 import type { AuditSelection, SelectedEntry } from '../../audit/audit-query.js';
 import { cefLine } from '../../audit/cef.js';
 import { formatContinuationToken, parseContinuationToken } from '../../audit/continuation-token.js';
 import { csvHeaderLine, csvLine, rfc3339 } from '../../audit/csv.js';
+import { ocsfEvent } from '../../audit/ocsf.js';
 import { recordTimeMs, toAuditLogEvent } from '../../audit/pulumi-event.js';
+import { parseQuery, QueryError, type QueryNode } from '../../audit/query-language.js';
 import type { Authenticate } from '../authenticate.js';
 import { ProblemError } from '../problem-reply.js';
 import type { RouteAudit } from '../route-audit.js';
@@ -19,6 +21,9 @@ export const AUDIT_LOG_PAGE_SIZE = 100;
 export const MAX_QUERY_TIME = 253_402_300_799;
 /** Longest `userFilter` accepted (logins are far shorter). */
 export const MAX_USER_FILTER = 256;
+/** Export formats: Pulumi's two, then Vigil's (docs/api.md). */
+export const EXPORT_FORMATS = ['csv', 'cef', 'jsonl', 'ocsf'] as const;
+type ExportFormat = (typeof EXPORT_FORMATS)[number];
 /** Export bytes gathered before a chunk goes to the compressor. */
 const EXPORT_CHUNK_BYTES = 64 * 1024;
 
@@ -55,7 +60,7 @@ export function auditLogRoutes(
       if (format !== undefined && format !== 'json')
         throw new ProblemError(
           'invalid-parameter',
-          'format must be json (export offers csv and cef)',
+          'format must be json (export offers csv, cef, jsonl and ocsf)',
           'format',
         );
       const selection = parseSelection(request.query, version);
@@ -79,9 +84,10 @@ export function auditLogRoutes(
     app.get(`${path}/export`, EXPORTS, async (request: Req, reply) => {
       const caller = await authenticate(request);
       const org = request.params.org;
-      const format = single(request.query, 'format') ?? 'csv';
-      if (format !== 'csv' && format !== 'cef')
-        throw new ProblemError('invalid-parameter', 'format must be csv or cef', 'format');
+      const requested = single(request.query, 'format') ?? 'csv';
+      const format = EXPORT_FORMATS.find((f) => f === requested);
+      if (!format)
+        throw new ProblemError('invalid-parameter', 'format must be csv, cef, jsonl or ocsf', 'format');
       const selection = parseSelection(request.query, version);
       const entries = await auditLog.export(
         caller,
@@ -98,12 +104,17 @@ export function auditLogRoutes(
             request.log.info({ code: (error as { code?: string }).code }, 'audit log export ended early');
         },
       );
-      // Pulumi: "The response is always gzip compressed" (whatever Accept-Encoding says), text/plain.
+      // Pulumi: "The response is always gzip compressed" (whatever Accept-Encoding says), text/plain; Vigil's JSON
+      // lines formats are NDJSON, gzip-compressed the same way.
+      const lines = format === 'jsonl' || format === 'ocsf';
       return reply
         .header('content-encoding', 'gzip')
-        .header('content-disposition', `attachment; filename="auditlogs.${format}"`)
+        .header(
+          'content-disposition',
+          `attachment; filename="auditlogs.${format === 'ocsf' ? 'ocsf.jsonl' : format}"`,
+        )
         .header('cache-control', 'no-store')
-        .type('text/plain; charset=utf-8')
+        .type(lines ? 'application/x-ndjson' : 'text/plain; charset=utf-8')
         .send(body);
     });
   }
@@ -128,28 +139,46 @@ export function auditLogRoutes(
   );
 }
 
+/** One entry as a line of `format`, newline included. `jsonl` carries the entry's exact bytes (never re-encoded). */
+function exportLine(
+  entry: SelectedEntry,
+  format: ExportFormat,
+  context: { org: string; host: string },
+): Uint8Array {
+  switch (format) {
+    case 'csv':
+      return Buffer.from(csvLine(toAuditLogEvent(entry.data)));
+    case 'cef':
+      return Buffer.from(
+        cefLine(toAuditLogEvent(entry.data), { ...context, timeMs: recordTimeMs(entry.data) }),
+      );
+    case 'jsonl':
+      return formatExportLine(entry.index, entry.data);
+    case 'ocsf':
+      return Buffer.from(`${JSON.stringify(ocsfEvent(entry.index, entry.data))}\n`);
+  }
+}
+
 /** The export body: lines gathered into chunks of about `EXPORT_CHUNK_BYTES`, read one page at a time. */
 async function* exportChunks(
   entries: AsyncGenerator<SelectedEntry>,
-  format: 'csv' | 'cef',
+  format: ExportFormat,
   context: { org: string; host: string },
 ): AsyncGenerator<Buffer> {
-  let lines: string[] = format === 'csv' ? [csvHeaderLine()] : [];
+  let lines: Uint8Array[] = format === 'csv' ? [Buffer.from(csvHeaderLine())] : [];
   let size = 0;
   try {
     for await (const entry of entries) {
-      const event = toAuditLogEvent(entry.data);
-      const line =
-        format === 'csv' ? csvLine(event) : cefLine(event, { ...context, timeMs: recordTimeMs(entry.data) });
+      const line = exportLine(entry, format, context);
       lines.push(line);
       size += line.length;
       if (size >= EXPORT_CHUNK_BYTES) {
-        yield Buffer.from(lines.join(''));
+        yield Buffer.concat(lines);
         lines = [];
         size = 0;
       }
     }
-    if (lines.length > 0) yield Buffer.from(lines.join(''));
+    if (lines.length > 0) yield Buffer.concat(lines);
   } finally {
     // Stops the reads when the consumer stops (a client that disconnected).
     await entries.return(undefined);
@@ -215,6 +244,17 @@ function parseSelection(query: Query, version: Version): AuditSelection {
         'eventFilter',
       );
   }
+  const q = single(query, 'q');
+  let parsed: QueryNode | undefined;
+  if (q !== undefined) {
+    try {
+      parsed = parseQuery(q);
+    } catch (error) {
+      if (error instanceof QueryError)
+        throw new ProblemError('invalid-parameter', `q: ${error.message}`, 'q');
+      throw error;
+    }
+  }
   const untilMs = [
     version === 'v1' && start !== undefined ? start * 1000 : undefined,
     end !== undefined ? (end + 1) * 1000 : undefined,
@@ -225,6 +265,7 @@ function parseSelection(query: Query, version: Version): AuditSelection {
     ...(untilMs.length > 0 ? { untilMs: Math.min(...untilMs) } : {}),
     ...(user === undefined ? {} : { login: user }),
     ...(event === undefined ? {} : { event }),
+    ...(parsed === undefined ? {} : { query: parsed }),
   };
 }
 
@@ -240,6 +281,8 @@ function describe(query: Query, version: Version): string {
   if (user !== undefined) parts.push(`user "${user}"`);
   const event = single(query, 'eventFilter');
   if (event !== undefined) parts.push(`event ${resolveEventName(event)?.id ?? event}`);
+  const q = single(query, 'q');
+  if (q !== undefined) parts.push(`query ${JSON.stringify(q)}`);
   if (single(query, 'continuationToken') !== undefined) parts.push('continued');
   return parts.length > 0 ? `${version}; ${parts.join(', ')}` : `${version}; all events`;
 }

@@ -6,6 +6,7 @@ import { environmentsMigration } from './0003-environments.js';
 import { auditIndexMigration } from './0004-audit-index.js';
 import { rotationMigration } from './0005-rotation.js';
 import { schedulesMigration } from './0006-schedules.js';
+import { auditQueryMigration } from './0007-audit-query.js';
 
 /**
  * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
@@ -22,6 +23,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0004_audit_index': auditIndexMigration(dialect),
         '0005_rotation': rotationMigration(dialect),
         '0006_schedules': schedulesMigration(dialect),
+        '0007_audit_query': auditQueryMigration(dialect),
       };
     },
   };
