@@ -316,5 +316,15 @@ for (const dialect of DIALECTS) {
         { result: 'failed', errorMessage: expect.stringContaining('needs write') },
       ]);
     });
+
+    it('lets exactly one of several concurrent creates on an environment win; the others get 409', async () => {
+      await environment('racy');
+      const answers = await Promise.all(
+        [0, 1, 2, 3, 4].map(() => call('POST', '/app/racy/schedules', { scheduleCron: '0 4 * * *' })),
+      );
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409, 409, 409]);
+      const winner = answers.find((a) => a.status === 200)!;
+      expect((await call('DELETE', `/app/racy/schedules/${String(winner.json.id)}`)).status).toBe(200);
+    });
   });
 }

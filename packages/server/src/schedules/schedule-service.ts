@@ -195,7 +195,13 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
             modified: at,
             createdBy: caller.ctx.actor.login,
           };
-          await insertSchedule(tx, schedule, JSON.stringify(caller.principal));
+          if (!(await insertSchedule(tx, schedule, JSON.stringify(caller.principal)))) {
+            // Another request created one between our check and our insert.
+            throw new ScheduleError(
+              'already-exists',
+              `environment ${quoteRef(ref)} has a schedule already; only one schedule per environment is supported`,
+            );
+          }
           return {
             result: schedule,
             description: `Created schedule ${schedule.id} on environment ${quoteRef(ref)}: rotate ${describePath(schedule.environmentPath)} ${describeTiming(schedule)}`,

@@ -119,9 +119,12 @@ export async function findSchedule(db: Executor, envId: string, id: string): Pro
   return row && fromRow(row);
 }
 
-/** Inserts a schedule; a second live one on the environment violates the unique index. */
-export async function insertSchedule(db: Executor, s: Schedule, creator: string): Promise<void> {
-  await tables(db)
+/**
+ * Inserts a schedule. Answers false when the environment already has a live one (the partial unique index): a
+ * concurrent create that lost the race is told so instead of failing its transaction.
+ */
+export async function insertSchedule(db: Executor, s: Schedule, creator: string): Promise<boolean> {
+  const result = await tables(db)
     .insertInto('environment_schedules')
     .values({
       id: s.id,
@@ -140,7 +143,9 @@ export async function insertSchedule(db: Executor, s: Schedule, creator: string)
       creator,
       deleted_at: null,
     })
-    .execute();
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 /** Rewrites what a PATCH, pause or resume changes. */
