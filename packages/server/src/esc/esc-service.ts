@@ -29,6 +29,7 @@ import { type Kernel, type Refusal, type RequestContext } from '../kernel/kernel
 import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/storage.js';
 import { storeActor } from './actor.js';
+import { createAuthorizer, quoteRef } from './authorizer.js';
 import { secretCipher, type SecretScope } from './esc-crypto.js';
 
 /** Who calls: the request's audit context and the authenticated principal. */
@@ -55,8 +56,6 @@ export interface EscServiceDeps {
   readonly now?: () => number;
 }
 
-const quoteRef = (ref: EnvironmentRef) => `"${ref.project}/${ref.name}"`;
-
 /** Anonymous definitions have a secret scope of their own: no stored ciphertext decrypts in one. */
 const anonymous = (org: string): SecretScope => ({ org, project: '', name: ANONYMOUS_ENVIRONMENT });
 
@@ -76,57 +75,12 @@ export function createEscService(deps: EscServiceDeps) {
 
   // ---------------------------------------------------------------- authorization
 
-  async function memberRefusal(caller: Caller, org: string, action: string): Promise<Refusal | undefined> {
-    const { role } = await iam.access(db, caller.principal, org);
-    if (role === 'admin' || role === 'member') return undefined;
-    return {
-      event: 'auth-failure-organization-role',
-      description: `${caller.ctx.actor.login} may not ${action} in organization "${org}": ${role ? `role ${role}` : 'not a member'}`,
-    };
-  }
-
-  async function permission(caller: Caller, ref: EnvironmentRef): Promise<EnvironmentPermission> {
-    return (await iam.access(db, caller.principal, ref.org, { project: ref.project, env: ref.name }))
-      .permission;
-  }
-
-  /**
-   * Refusal for lacking `required` on an environment. Opening, cloning or importing one the caller cannot even
-   * read is `environment-unauthorized-open`; anything else `auth-failure-environment`.
-   */
-  async function envRefusal(
-    caller: Caller,
-    ref: EnvironmentRef,
-    required: EnvironmentPermission,
-    action: string,
-    opening = false,
-  ): Promise<Refusal | undefined> {
-    const { role, permission: held } = await iam.access(db, caller.principal, ref.org, {
-      project: ref.project,
-      env: ref.name,
-    });
-    if (!role) {
-      return {
-        event: 'auth-failure-organization-role',
-        description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: not a member of "${ref.org}"`,
-      };
-    }
-    if (permits(held, required)) return undefined;
-    return {
-      event: opening && !permits(held, 'read') ? 'environment-unauthorized-open' : 'auth-failure-environment',
-      description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: needs ${required} permission, has ${held}`,
-    };
-  }
+  const authorizer = createAuthorizer({ iam, storage });
+  const { memberRefusal, permission, envRefusal } = authorizer;
 
   /** Records a refusal for an operation whose success is not recorded (listings), then refuses. */
   async function check(caller: Caller, org: string, refusal: Refusal | undefined): Promise<void> {
-    if (!refusal) return;
-    await kernel.perform(caller.ctx, {
-      org,
-      event: refusal.event,
-      authorize: async () => refusal,
-      run: async () => ({ result: undefined, description: refusal.description }),
-    });
+    if (refusal) await kernel.refuse(caller.ctx, org, refusal);
   }
 
   /**

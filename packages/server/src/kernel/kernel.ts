@@ -129,6 +129,18 @@ export class Kernel {
     return result;
   }
 
+  /**
+   * Records a refusal and throws it (AccessDenied): for operations whose success is not recorded (listings,
+   * metadata reads) or that discover a refusal midway (an import the caller may not open).
+   */
+  async refuse(ctx: RequestContext, org: string, refusal: Refusal): Promise<never> {
+    const record = this.record(ctx, org, refusal.event, refusal.description, undefined, {
+      outcome: 'denied',
+      reqOrgAdmin: refusal.reqOrgAdmin,
+    });
+    throw new AccessDenied(refusal, await this.ledger.append(org, record));
+  }
+
   /** Records an event that is not an operation on stored state (a failed sign-in), durably, before answering. */
   async note(
     ctx: RequestContext,

@@ -15,10 +15,11 @@ import type { EnvironmentRef } from '../environments/names.js';
 import type { SecretBox } from '../environments/secret-box.js';
 import { storeActor } from '../esc/actor.js';
 import { secretCipher } from '../esc/esc-crypto.js';
+import { createAuthorizer, quoteRef } from '../esc/authorizer.js';
 import type { Caller } from '../esc/esc-service.js';
 import { DefinitionError } from '../http/errors.js';
 import type { IamService } from '../iam/iam-service.js';
-import { permits, type EnvironmentPermission } from '../iam/permissions.js';
+import { permits } from '../iam/permissions.js';
 import type { Kernel, Refusal } from '../kernel/kernel.js';
 import type { Storage } from '../storage/storage.js';
 import {
@@ -47,8 +48,6 @@ export interface RotationResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-const quoteRef = (ref: EnvironmentRef) => `"${ref.project}/${ref.name}"`;
-
 /** The document path of a `values`-relative path (`db` → `values.db`, `["a b"]` → `values["a b"]`). */
 const docPath = (path: string) => (path.startsWith('[') ? `values${path}` : `values.${path}`);
 const within = (inner: string, outer: string) =>
@@ -67,39 +66,9 @@ export function createRotationService(deps: RotationServiceDeps) {
   const providers = deps.providers ?? ESC_PROVIDERS;
   const now = deps.now ?? Date.now;
 
-  async function envRefusal(
-    caller: Caller,
-    ref: EnvironmentRef,
-    required: EnvironmentPermission,
-    action: string,
-  ): Promise<Refusal | undefined> {
-    const { role, permission } = await iam.access(db, caller.principal, ref.org, {
-      project: ref.project,
-      env: ref.name,
-    });
-    if (!role) {
-      return {
-        event: 'auth-failure-organization-role',
-        description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: not a member of "${ref.org}"`,
-      };
-    }
-    if (permits(permission, required)) return undefined;
-    return {
-      event: 'auth-failure-environment',
-      description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: needs ${required} permission, has ${permission}`,
-    };
-  }
+  const { envRefusal } = createAuthorizer({ iam, storage });
 
-  /** Records a refusal, then throws it (AccessDenied). */
-  async function refuse(caller: Caller, org: string, refusal: Refusal): Promise<never> {
-    await kernel.perform(caller.ctx, {
-      org,
-      event: refusal.event,
-      authorize: async () => refusal,
-      run: async () => ({ result: undefined, description: refusal.description }),
-    });
-    throw new Error('unreachable: a refusal is thrown by perform');
-  }
+  const refuse = (caller: Caller, org: string, refusal: Refusal) => kernel.refuse(caller.ctx, org, refusal);
 
   /** Imports need `open`: the rotators see their values (e.g. a managing credential). */
   function loader(caller: Caller, org: string, denied: EngineRef[]): EnvironmentLoader {

@@ -1,8 +1,8 @@
 import type { EnvironmentStore } from '../environments/environment-store.js';
 import type { EnvironmentRef } from '../environments/names.js';
+import { createAuthorizer, quoteRef } from '../esc/authorizer.js';
 import type { Caller } from '../esc/esc-service.js';
 import type { IamService } from '../iam/iam-service.js';
-import { permits, type EnvironmentPermission } from '../iam/permissions.js';
 import type { Kernel, Refusal } from '../kernel/kernel.js';
 import type { Storage } from '../storage/storage.js';
 import { atMostDaily, CronError, nextCronTime, parseCron } from './cron.js';
@@ -38,8 +38,6 @@ export interface ScheduleServiceDeps {
   readonly environments: EnvironmentStore;
   readonly now?: () => number;
 }
-
-const quoteRef = (ref: EnvironmentRef) => `"${ref.project}/${ref.name}"`;
 
 /** The timing of a request: a cron expression run at most daily, or one time in the future. */
 function timing(
@@ -97,38 +95,9 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
   const db = storage.reader;
   const now = deps.now ?? Date.now;
 
-  async function envRefusal(
-    caller: Caller,
-    ref: EnvironmentRef,
-    required: EnvironmentPermission,
-    action: string,
-  ): Promise<Refusal | undefined> {
-    const { role, permission } = await iam.access(db, caller.principal, ref.org, {
-      project: ref.project,
-      env: ref.name,
-    });
-    if (!role) {
-      return {
-        event: 'auth-failure-organization-role',
-        description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: not a member of "${ref.org}"`,
-      };
-    }
-    if (permits(permission, required)) return undefined;
-    return {
-      event: 'auth-failure-environment',
-      description: `${caller.ctx.actor.login} may not ${action} environment ${quoteRef(ref)}: needs ${required} permission, has ${permission}`,
-    };
-  }
+  const { envRefusal } = createAuthorizer({ iam, storage });
 
-  async function refuse(caller: Caller, org: string, refusal: Refusal): Promise<never> {
-    await kernel.perform(caller.ctx, {
-      org,
-      event: refusal.event,
-      authorize: async () => refusal,
-      run: async () => ({ result: undefined, description: refusal.description }),
-    });
-    throw new Error('unreachable: a refusal is thrown by perform');
-  }
+  const refuse = (caller: Caller, org: string, refusal: Refusal) => kernel.refuse(caller.ctx, org, refusal);
 
   async function readable(caller: Caller, ref: EnvironmentRef, action: string): Promise<string> {
     const refusal = await envRefusal(caller, ref, 'read', action);
