@@ -36,8 +36,9 @@ export interface Sequenced {
 /**
  * Work that must commit together with its audit record. It runs inside the batch transaction after the log is
  * locked; it returns the record to append (which may describe what the work found) and a result for the caller.
- * If it throws, its own changes are rolled back (a savepoint), nothing is appended, and the error reaches the
- * caller; the other work in the batch is unaffected.
+ * If it throws, its changes are rolled back (with its batch, which then runs again without it), nothing is
+ * appended for it, and the error reaches the caller; the other work in the batch commits as if it had not been
+ * there. Work may therefore run more than once: it must do nothing outside its transaction.
  */
 export type LedgerWork<T> = (tx: Transaction<Database>) => Promise<{ record: LedgerRecord; result: T }>;
 
