@@ -342,6 +342,31 @@ const CATALOG = {
     ocsf: [6003, 2],
     origin: 'vigil',
   },
+  'audit-log-stream-created': {
+    displayName: 'Audit Log Stream Created',
+    description: "A destination for the organization's audit log stream (webhook or syslog) was created.",
+    category: 'auditlogs',
+    ocsf: [3004, 1],
+    requiresOrgAdmin: true,
+    origin: 'vigil',
+  },
+  'audit-log-stream-deleted': {
+    displayName: 'Audit Log Stream Deleted',
+    description: "A destination of the organization's audit log stream was deleted.",
+    category: 'auditlogs',
+    ocsf: [3004, 4],
+    requiresOrgAdmin: true,
+    origin: 'vigil',
+  },
+  'audit-log-stream-updated': {
+    displayName: 'Audit Log Stream Updated',
+    description:
+      "A destination of the organization's audit log stream was changed, paused or resumed (its secret may have been replaced).",
+    category: 'auditlogs',
+    ocsf: [3004, 3],
+    requiresOrgAdmin: true,
+    origin: 'vigil',
+  },
 } as const satisfies Record<string, EventSpec>;
 
 export type EventId = keyof typeof CATALOG;

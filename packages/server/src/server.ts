@@ -18,6 +18,8 @@ import { createIamService, type IamService } from './iam/iam-service.js';
 import { LoginRateLimiter } from './iam/login-rate-limiter.js';
 import { createIdentityService } from './identity/identity-service.js';
 import { createAuditLogService } from './audit/audit-log-service.js';
+import { createStreamDelivery, type StreamDelivery } from './audit/log-stream-delivery.js';
+import { createLogStreamService } from './audit/log-stream-service.js';
 import { createSignInService } from './identity/sign-in.js';
 import { Kernel, SYSTEM_ACTOR } from './kernel/kernel.js';
 
@@ -34,6 +36,8 @@ export interface Server {
   readonly esc: EscService;
   /** Runs due schedules (started with the server, stopped by `close`). */
   readonly scheduler: Scheduler;
+  /** Delivers the audit log streams (started with the server, stopped by `close`). */
+  readonly streams: StreamDelivery;
   /** What the first start on an empty database created (its token and password are shown once). */
   readonly bootstrap: BootstrapResult;
   /** Stops accepting requests, drains the ledger, signs what is left, closes the database. */
@@ -47,6 +51,12 @@ export interface ServerOptions {
   readonly logger?: boolean | { write(line: string): void };
   /** The schedules' clock and how often this process looks for due ones (tests move time). */
   readonly scheduler?: { readonly now?: () => number; readonly intervalMs?: number };
+  /** Log-stream delivery timing (tests shorten the look interval, the receiver timeout and the backoff). */
+  readonly streams?: {
+    readonly intervalMs?: number;
+    readonly timeoutMs?: number;
+    readonly backoff?: { readonly baseMs?: number; readonly maxMs?: number };
+  };
 }
 
 /** Opens the database, migrates it, loads the signing key, and assembles the HTTP app (not yet listening). */
@@ -99,6 +109,16 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           `vigil: scheduler: ${error instanceof Error ? error.name : 'error'} running a schedule`,
         ),
     });
+    const streams = createStreamDelivery({
+      storage,
+      ledger,
+      secrets,
+      ...(options.streams ?? {}),
+      onError: (error) =>
+        console.error(
+          `vigil: log streams: ${error instanceof Error ? error.name : 'error'} delivering a stream`,
+        ),
+    });
     const first = await bootstrap(storage.db, {
       org: config.bootstrapOrg,
       ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}),
@@ -115,6 +135,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       authenticate: createAuthenticator({ iam, storage }),
       identity: createIdentityService({ storage, kernel, iam }),
       auditLog: createAuditLogService({ storage, kernel, iam, ledger }),
+      logStreams: createLogStreamService({ storage, kernel, iam, ledger, secrets }),
       signIn: createSignInService({ storage, kernel, iam, limiter: new LoginRateLimiter() }),
       logger:
         typeof options.logger === 'object'
@@ -125,6 +146,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       trustedProxies: config.trustedProxies,
     });
     scheduler.start();
+    streams.start();
     return {
       config,
       storage,
@@ -137,9 +159,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       environments,
       esc,
       scheduler,
+      streams,
       bootstrap: first,
       async close() {
         await scheduler.stop();
+        await streams.stop();
         await app.fastify.close();
         await ledger.close();
         await publisher.stop();

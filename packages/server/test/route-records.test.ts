@@ -281,6 +281,36 @@ describe('every route records what it declares', () => {
       route: 'GET /api/orgs/:org/auditlogs/v2/export',
       call: () => send('GET', `/api/orgs/${ORG}/auditlogs/v2/export?userFilter=carol`),
     },
+    {
+      route: 'POST /api/orgs/:org/auditlogs/streams',
+      call: async () => {
+        const response = await send('POST', `/api/orgs/${ORG}/auditlogs/streams`, {
+          name: 'siem',
+          kind: 'syslog',
+          host: '127.0.0.1',
+          port: 6514,
+          tls: true,
+        });
+        state.stream = String((await json(response.clone())).id);
+        return response;
+      },
+    },
+    {
+      route: 'PATCH /api/orgs/:org/auditlogs/streams/:streamID',
+      call: () => send('PATCH', `/api/orgs/${ORG}/auditlogs/streams/${state.stream}`, { q: 'actor:admin' }),
+    },
+    {
+      route: 'POST /api/orgs/:org/auditlogs/streams/:streamID/pause',
+      call: () => send('POST', `/api/orgs/${ORG}/auditlogs/streams/${state.stream}/pause`),
+    },
+    {
+      route: 'POST /api/orgs/:org/auditlogs/streams/:streamID/resume',
+      call: () => send('POST', `/api/orgs/${ORG}/auditlogs/streams/${state.stream}/resume`),
+    },
+    {
+      route: 'DELETE /api/orgs/:org/auditlogs/streams/:streamID',
+      call: () => send('DELETE', `/api/orgs/${ORG}/auditlogs/streams/${state.stream}`),
+    },
   ];
 
   beforeAll(async () => {

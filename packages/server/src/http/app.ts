@@ -12,6 +12,8 @@ import { escRoutes } from './routes/esc-routes.js';
 import { identityRoutes } from './routes/identity-routes.js';
 import { auditLogRoutes } from './routes/auditlog-routes.js';
 import type { AuditLogService } from '../audit/audit-log-service.js';
+import type { LogStreamService } from '../audit/log-stream-service.js';
+import { auditLogStreamRoutes } from './routes/auditlog-stream-routes.js';
 import { rotationRoutes } from './routes/rotation-routes.js';
 import { scheduleRoutes } from './routes/schedule-routes.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
@@ -32,6 +34,7 @@ export interface AppDeps {
   readonly identity: IdentityService;
   readonly signIn: SignInService;
   readonly auditLog: AuditLogService;
+  readonly logStreams: LogStreamService;
   readonly logger?: FastifyServerOptions['logger'];
   /** CIDRs of proxies whose X-Forwarded-For is believed (VIGIL_TRUSTED_PROXIES). */
   readonly trustedProxies?: readonly string[];
@@ -149,6 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   escRoutes(fastify, deps);
   identityRoutes(fastify, deps);
   auditLogRoutes(fastify, deps);
+  auditLogStreamRoutes(fastify, deps);
   rotationRoutes(fastify, deps);
   scheduleRoutes(fastify, deps);
   await fastify.ready();

@@ -7,6 +7,7 @@ import { auditIndexMigration } from './0004-audit-index.js';
 import { rotationMigration } from './0005-rotation.js';
 import { schedulesMigration } from './0006-schedules.js';
 import { auditQueryMigration } from './0007-audit-query.js';
+import { logStreamsMigration } from './0008-log-streams.js';
 
 /**
  * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
@@ -24,6 +25,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0005_rotation': rotationMigration(dialect),
         '0006_schedules': schedulesMigration(dialect),
         '0007_audit_query': auditQueryMigration(dialect),
+        '0008_log_streams': logStreamsMigration(dialect),
       };
     },
   };
