@@ -38,14 +38,7 @@ export function createAuditQuery(ledger: LedgerStore) {
   const reader = ledger.storage.reader;
 
   /** The log's id, or undefined for an organization nothing was ever recorded for (an empty log). */
-  async function logId(org: string): Promise<number | undefined> {
-    try {
-      return await ledger.existingLogId(org);
-    } catch (error) {
-      if ((error as { code?: string }).code === 'log-not-found') return undefined;
-      throw error;
-    }
-  }
+  const logId = (org: string): Promise<number | undefined> => ledger.findLogId(org);
 
   async function read(id: number, selection: AuditSelection, limit: number): Promise<SelectedEntry[]> {
     let query = reader

@@ -87,14 +87,7 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
   let timer: NodeJS.Timeout | undefined;
   let looking: Promise<void> | undefined;
 
-  async function logId(org: string): Promise<number | undefined> {
-    try {
-      return await ledger.existingLogId(org);
-    } catch (error) {
-      if ((error as { code?: string }).code === 'log-not-found') return undefined;
-      throw error;
-    }
-  }
+  const logId = (org: string): Promise<number | undefined> => ledger.findLogId(org);
 
   /** Audit records in `[from, until)` that pass the stream's filter, oldest first, at most `STREAM_BATCH`. */
   async function read(id: number, stream: LogStream, from: number, until: number): Promise<SelectedEntry[]> {

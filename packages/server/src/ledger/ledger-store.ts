@@ -365,6 +365,16 @@ export class LedgerStore {
     return row.id;
   }
 
+  /** The log id of an organization, or undefined if nothing was ever recorded for it (an empty log). */
+  async findLogId(org: string): Promise<number | undefined> {
+    try {
+      return await this.existingLogId(org);
+    } catch (error) {
+      if (error instanceof LedgerStoreError && error.code === 'log-not-found') return undefined;
+      throw error;
+    }
+  }
+
   /** Every organization that has a log, with its id. */
   async logs(): Promise<Array<{ id: number; org: string }>> {
     return this.storage.reader.selectFrom('ledger_logs').select(['id', 'org']).orderBy('id').execute();
