@@ -25,6 +25,7 @@ describe('configuration', () => {
     ['VIGIL_TRUSTED_PROXIES', '10.0.0.0/8, proxy.example.com'],
     ['VIGIL_BOOTSTRAP_ORG', 'a'],
     ['VIGIL_BOOTSTRAP_TOKEN', 'short'],
+    ['VIGIL_BOOTSTRAP_TOKEN', 'long-enough-but-not-ascii-é-é-é-é'],
     ['VIGIL_MASTER_KEY', 'c2hvcnQ='],
   ])('stops on %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;

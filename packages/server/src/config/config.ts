@@ -145,9 +145,15 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   const bootstrapToken = nonEmpty(env, 'VIGIL_BOOTSTRAP_TOKEN');
-  if (bootstrapToken !== undefined && (bootstrapToken.length < 20 || /\s/.test(bootstrapToken))) {
-    throw new ConfigError('VIGIL_BOOTSTRAP_TOKEN', 'expected at least 20 characters without spaces');
+  // The identity layer's rule for supplied tokens (iam/token-text.ts): 20–256 printable ASCII, no spaces.
+  if (bootstrapToken !== undefined && !/^[\x21-\x7e]{20,256}$/.test(bootstrapToken)) {
+    // Never echo the value: it is a credential.
+    throw new ConfigError(
+      'VIGIL_BOOTSTRAP_TOKEN',
+      'expected 20 to 256 printable ASCII characters without spaces',
+    );
   }
+
   const masterKey = nonEmpty(env, 'VIGIL_MASTER_KEY');
   if (masterKey !== undefined && Buffer.from(masterKey, 'base64').length !== 32) {
     throw new ConfigError('VIGIL_MASTER_KEY', 'expected the base64 encoding of 32 random bytes');
