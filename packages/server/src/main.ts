@@ -19,6 +19,11 @@ async function main(): Promise<void> {
     else console.log('  access token: the one given in VIGIL_BOOTSTRAP_TOKEN');
     console.log(`Sign in: export PULUMI_ACCESS_TOKEN=<access token>; the ESC API is ${address}/api/esc`);
   } else {
+    if (config.bootstrapToken) {
+      console.log(
+        'VIGIL_BOOTSTRAP_TOKEN is ignored: the database was set up already (it applies to a first start only).',
+      );
+    }
     console.log(
       `Sign in with an access token (Authorization: token <token>); the ESC API is ${address}/api/esc`,
     );
