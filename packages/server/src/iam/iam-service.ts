@@ -14,6 +14,7 @@ import {
   checkPassword,
   DEFAULT_SCRYPT_PARAMS,
   hashPassword,
+  parseHash,
   verifyPasswordHash,
   type ScryptParams,
 } from './passwords.js';
@@ -290,11 +291,23 @@ export function createIamService(deps: IamServiceDeps = {}) {
 
   async function createUser(
     db: IamExecutor,
-    input: { login: string; name?: string; email?: string; avatarUrl?: string; password?: string },
+    input: {
+      login: string;
+      name?: string;
+      email?: string;
+      avatarUrl?: string;
+      password?: string;
+      /** A hash from `hashNewPassword`, computed before the transaction (scrypt takes ~100 ms). */
+      passwordHash?: string;
+    },
   ): Promise<User> {
     const login = checkUserLogin(input.login);
+    if (input.passwordHash !== undefined && !parseHash(input.passwordHash)) {
+      throw new IamError('invalid-argument', 'malformed password hash');
+    }
     const passwordHash =
-      input.password === undefined ? null : await hashPassword(checkPassword(input.password), scryptParams);
+      input.passwordHash ??
+      (input.password === undefined ? null : await hashPassword(checkPassword(input.password), scryptParams));
     const t = now();
     const row = await db
       .insertInto('iam_users')
@@ -313,6 +326,11 @@ export function createIamService(deps: IamServiceDeps = {}) {
       .executeTakeFirst();
     if (!row) throw new IamError('already-exists', `user ${login} already exists`);
     return toUser(row);
+  }
+
+  /** Hashes a new password with this service's cost, so callers can do it outside their transaction. */
+  async function hashNewPassword(password: string): Promise<string> {
+    return hashPassword(checkPassword(password), scryptParams);
   }
 
   async function getUserByLogin(db: IamExecutor, login: string): Promise<User> {
@@ -993,6 +1011,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
     orgRole,
     environmentPermission,
     access,
+    hashNewPassword,
   };
 }
 

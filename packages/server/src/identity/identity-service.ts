@@ -364,7 +364,10 @@ export function createIdentityService(deps: IdentityServiceDeps) {
         event: 'member-added',
         resource: { member: login },
         authorize: () => roleRefusal(caller, org, ADMIN, 'add members'),
-        run: async (tx) => {
+        // scrypt takes ~100 ms: hash before the transaction, which holds the ledger's batch meanwhile.
+        prepare: async () =>
+          request.password === undefined ? undefined : await iam.hashNewPassword(request.password),
+        run: async (tx, passwordHash) => {
           const existing = await iam.getUserByLogin(tx, login).catch((error: unknown) => {
             if (error instanceof IamError && error.code === 'not-found') return undefined;
             throw error;
@@ -382,7 +385,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
               login,
               ...(request.name !== undefined ? { name: request.name } : {}),
               ...(request.email !== undefined ? { email: request.email } : {}),
-              password: request.password!,
+              passwordHash: passwordHash!,
             }));
           const member = await iam.addMember(tx, org, user.login, request.role);
           return {
