@@ -3,6 +3,7 @@ import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
 import type { QueryNode } from './query-language.js';
 import { compileQuery } from './query-sql.js';
+import { sql } from 'kysely';
 
 /**
  * Which entries of an organization's log a list or export selects. Positions and times are the log's: `before`
@@ -34,6 +35,13 @@ export const EXPORT_READ_PAGE = 1000;
  * index: a page is "the `limit` highest indexes below `before`", so pages neither skip nor repeat entries however
  * many share a timestamp, and entries appended meanwhile (higher indexes) never shift a later page.
  */
+/** How far in the past an upper time bound may lie and still count as "the present" (clock skew, slow clients). */
+export const PRESENT_SKEW_MS = 5 * 60_000;
+
+function reachesPresent(untilMs: number | undefined): boolean {
+  return untilMs === undefined || untilMs >= Date.now() - PRESENT_SKEW_MS;
+}
+
 export function createAuditQuery(ledger: LedgerStore) {
   const reader = ledger.storage.reader;
 
@@ -49,8 +57,12 @@ export function createAuditQuery(ledger: LedgerStore) {
       .select(['a.idx', 'l.data'])
       .where('a.log_id', '=', id);
     if (selection.before !== undefined) query = query.where('a.idx', '<', selection.before);
-    if (selection.fromMs !== undefined) query = query.where('a.time', '>=', selection.fromMs);
-    if (selection.untilMs !== undefined) query = query.where('a.time', '<', selection.untilMs);
+    // A range that reaches the present (the newest page, V1's `startTime=now`) is read newest-first along the
+    // primary key: `+a.time` keeps SQLite from choosing the time index, which would read the whole range and
+    // sort it (O(log size) instead of O(1) per page). A range that ends in the past keeps the time index.
+    const time = reachesPresent(selection.untilMs) ? sql<number>`+a.time` : sql<number>`a.time`;
+    if (selection.fromMs !== undefined) query = query.where(time, '>=', selection.fromMs);
+    if (selection.untilMs !== undefined) query = query.where(time, '<', selection.untilMs);
     if (selection.login !== undefined)
       query = query.where('a.actor_login', '=', selection.login.toLowerCase());
     if (selection.event !== undefined) query = query.where('a.event', '=', selection.event);

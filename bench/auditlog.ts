@@ -1,0 +1,456 @@
+// Reading the audit log at scale (issue #6): one organization's log loaded with realistic records through the real
+// sequencer (`LedgerStore.append`), then a server in its own process on that database answers, one request at a
+// time: the newest page, the filters, `q`, a time range and a deep page, at 10,000 events and again at the full
+// size (the growth ratio); the whole log as CSV (rows/s, the server's peak RSS growth); and a webhook log stream's
+// delivery lag at 1,000 appends/s. Baselines from the same run: a plain `SELECT … ORDER BY idx DESC LIMIT 100` of
+// the same log's entries on the reader, a plain keyset SELECT streaming every entry, the append's own latency.
+//
+//   node --conditions=vigil-source --import tsx bench/auditlog.ts [--events 1000000] [--only sqlite|postgres]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { LedgerStore } from '../packages/server/src/ledger/ledger-store.js';
+import { openStorage, type Storage } from '../packages/server/src/storage/storage.js';
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    requests: { type: 'string', default: '200' },
+    only: { type: 'string' },
+  },
+});
+const EVENTS = Number(args.events);
+const SMALL = Math.min(10_000, EVENTS);
+const REQUESTS = Number(args.requests);
+const PG_URL = process.env.VIGIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TOKEN = 'vigil-bench-admin-token-0123456789abcdef';
+const MAIN = fileURLToPath(new URL('../packages/server/src/main.ts', import.meta.url));
+const ORG = 'acme';
+const DAY = 86_400_000;
+const SPAN = 90 * DAY;
+/** Loaded records span the 90 days before the run started. */
+const T0 = Date.now() - SPAN - DAY;
+const LAG_RATE = 1000;
+const LAG_SECONDS = 10;
+
+// ---------------------------------------------------------------- records
+
+const LOGINS = Array.from({ length: 200 }, (_, i) => `user-${String(i).padStart(3, '0')}`);
+const ENVS = Array.from({ length: 500 }, (_, i) => ({
+  project: `svc-${i % 50}`,
+  environment: `stage-${Math.floor(i / 50)}`,
+}));
+/** [event, weight, is about an environment] */
+const EVENTS_MIX: ReadonlyArray<readonly [string, number, boolean]> = [
+  ['environment-open', 30, true],
+  ['environment-read', 20, true],
+  ['environment-read-open', 8, true],
+  ['environment-updated', 8, true],
+  ['environment-decrypted', 4, true],
+  ['environment-created', 2, true],
+  ['environment-deleted', 1, true],
+  ['environment-revision-tag-created', 2, true],
+  ['environment-revision-tag-open', 2, true],
+  ['environment-tag-created', 1, true],
+  ['environment-rotated', 2, true],
+  ['environment-unauthorized-open', 2, true],
+  ['auth-failure-environment', 2, true],
+  ['user-login', 8, false],
+  ['user-login-failed', 2, false],
+  ['personal-token-created', 2, false],
+  ['personal-token-deleted', 1, false],
+  ['organization-token-created', 1, false],
+];
+const WEIGHTED = EVENTS_MIX.flatMap((e) => Array<(typeof EVENTS_MIX)[number]>(e[1]).fill(e));
+const AGENTS = [
+  'esc-sdk/0.12.4',
+  'pulumi-cli/3.140.0',
+  'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0',
+  'curl/8.5',
+];
+
+/** A deterministic pseudo-random number in [0, 1) for record `n`, stream `k`. */
+function rnd(n: number, k: number): number {
+  let x = Math.imul(n ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(k + 1, 0xc2b2ae35);
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return ((x ^ (x >>> 16)) >>> 0) / 2 ** 32;
+}
+const pick = <T>(list: readonly T[], n: number, k: number): T => list[Math.floor(rnd(n, k) * list.length)]!;
+
+/** Loaded record `n` of `EVENTS`: the shape packages/protocol/src/audit-record.ts describes. */
+function record(n: number, time = T0 + Math.floor((n * SPAN) / EVENTS), requestId = `req-${n}`) {
+  const [event, , aboutEnv] = pick(WEIGHTED, n, 0);
+  const login = pick(LOGINS, n, 1);
+  const env = pick(ENVS, n, 2);
+  const revision = 1 + Math.floor(rnd(n, 3) * 200);
+  const denied =
+    event.includes('unauthorized') || event.startsWith('auth-failure') || event.endsWith('-failed');
+  return {
+    v: 1,
+    time,
+    org: ORG,
+    event,
+    description: aboutEnv
+      ? `${event} of environment "${env.project}/${env.environment}" at revision ${revision}`
+      : `${event} by ${login}`,
+    actor: {
+      kind: 'user',
+      login,
+      name: `User ${login.slice(5)}`,
+      ...(rnd(n, 4) < 0.5 ? { tokenId: `tok_${login}`, tokenName: 'ci-deploy', tokenKind: 'personal' } : {}),
+    },
+    sourceIP:
+      rnd(n, 5) < 0.9
+        ? `10.${Math.floor(rnd(n, 6) * 4)}.${Math.floor(rnd(n, 7) * 250)}.${1 + Math.floor(rnd(n, 8) * 250)}`
+        : `2001:db8::${Math.floor(rnd(n, 6) * 65535).toString(16)}`,
+    userAgent: pick(AGENTS, n, 9),
+    requestId,
+    ...(aboutEnv ? { resource: { project: env.project, environment: env.environment, revision } } : {}),
+    outcome: denied ? 'denied' : 'success',
+    ...(denied ? { authFailure: true } : {}),
+  };
+}
+
+/** Appends records `from` … `to − 1` with many concurrent appends (the sequencer batches them). */
+async function load(ledger: LedgerStore, from: number, to: number): Promise<number> {
+  const start = performance.now();
+  let next = from;
+  await Promise.all(
+    [...Array(4096)].map(async () => {
+      while (next < to) await ledger.append(ORG, record(next++));
+    }),
+  );
+  return ((to - from) * 1000) / (performance.now() - start);
+}
+
+// ---------------------------------------------------------------- figures
+
+interface Latency {
+  p50: number;
+  p95: number;
+}
+
+function percentiles(samples: number[]): Latency {
+  samples.sort((a, b) => a - b);
+  const at = (p: number) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))] ?? NaN;
+  return { p50: at(0.5), p95: at(0.95) };
+}
+
+async function timed(times: number, op: (i: number) => Promise<unknown>): Promise<Latency> {
+  for (let i = 0; i < Math.min(10, times); i++) await op(i);
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t = performance.now();
+    await op(i);
+    samples.push(performance.now() - t);
+  }
+  return percentiles(samples);
+}
+
+const ms = (x: number) => `${x.toFixed(2)} ms`.padStart(10);
+const count = (x: number) => Math.round(x).toLocaleString('en-US');
+
+function latencyRow(label: string, f: Latency, base: Latency, goal: string, before?: Latency): void {
+  const growth = before ? `  growth ×${(f.p95 / before.p95).toFixed(2)} (goal ≤ 2×)` : '';
+  console.log(
+    `  ${label.padEnd(44)} p50${ms(f.p50)}  p95${ms(f.p95)}  ×${(f.p95 / base.p95).toFixed(1)} of baseline` +
+      `   (goal p95 ≤ ${goal})${growth}`,
+  );
+}
+
+// ---------------------------------------------------------------- the server
+
+async function startServer(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--conditions=vigil-source', '--import', 'tsx', MAIN], {
+    env: {
+      ...process.env,
+      VIGIL_PORT: '0',
+      VIGIL_BOOTSTRAP_TOKEN: TOKEN,
+      VIGIL_LOG_ORIGIN: 'bench.vigil',
+      VIGIL_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on (http:\/\/\S+) /.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  child.stdout.removeAllListeners('data');
+  if (process.env.BENCH_VERBOSE) child.stdout.pipe(process.stderr);
+  else child.stdout.resume();
+  return {
+    url,
+    pid: child.pid!,
+    stop: () => new Promise<void>((r) => (child.on('exit', () => r()), child.kill('SIGTERM'))),
+  };
+}
+
+const headers = { authorization: `token ${TOKEN}` };
+
+async function getJson(url: string): Promise<{ auditLogEvents: unknown[]; continuationToken?: string }> {
+  const response = await fetch(url, { headers });
+  if (response.status !== 200) throw new Error(`${url}: HTTP ${response.status} ${await response.text()}`);
+  return (await response.json()) as { auditLogEvents: unknown[]; continuationToken?: string };
+}
+
+/** Resident set size of a process, in bytes. */
+function rss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+// ---------------------------------------------------------------- the measurements
+
+type Queries = Record<string, Latency>;
+
+/** Sequential requests: each listing, and the plain-SELECT baseline of the same number of rows. */
+async function listings(storage: Storage, logId: number, url: string, loaded: number, before?: Queries) {
+  const v2 = `${url}/api/orgs/${ORG}/auditlogs/v2`;
+  const timeAt = (n: number) => Math.floor((T0 + Math.floor((n * SPAN) / EVENTS)) / 1000);
+  const figures: Queries = {};
+  figures.baseline = await timed(REQUESTS, () =>
+    storage.reader
+      .selectFrom('ledger_entries')
+      .select(['idx', 'data'])
+      .where('log_id', '=', logId)
+      .orderBy('idx', 'desc')
+      .limit(100)
+      .execute(),
+  );
+  const base = figures.baseline;
+  console.log(
+    `  ${'baseline: SELECT … ORDER BY idx DESC LIMIT 100'.padEnd(44)} p50${ms(base.p50)}  p95${ms(base.p95)}   (in-process, reader)`,
+  );
+  const cases: Array<[string, string, (i: number) => string]> = [
+    ['newest page of 100', '10 ms', () => `${v2}?startTime=0`],
+    ['userFilter=<login>', '50 ms', (i) => `${v2}?startTime=0&userFilter=${LOGINS[i % LOGINS.length]}`],
+    ['eventFilter=environment-updated', '50 ms', () => `${v2}?startTime=0&eventFilter=environment-updated`],
+    [
+      'q=env:<project>/<environment>',
+      '50 ms',
+      (i) =>
+        `${v2}?startTime=0&q=${encodeURIComponent(`env:${ENVS[i % 500]!.project}/${ENVS[i % 500]!.environment}`)}`,
+    ],
+    [
+      'startTime/endTime (1% of the log)',
+      '50 ms',
+      () => `${v2}?startTime=${timeAt(loaded * 0.495)}&endTime=${timeAt(loaded * 0.505)}`,
+    ],
+    [
+      'q=actor:<u> event:environment-open',
+      '50 ms',
+      (i) =>
+        `${v2}?startTime=0&q=${encodeURIComponent(`actor:${LOGINS[i % LOGINS.length]} event:environment-open`)}`,
+    ],
+  ];
+  // Warm the server up (JIT, caches) on every query before timing any.
+  for (const [, , path] of cases) for (let i = 0; i < 20; i++) await getJson(path(i));
+  for (const [label, goal, path] of cases) {
+    let rows = 0;
+    figures[label] = await timed(
+      REQUESTS,
+      async (i) => (rows = (await getJson(path(i))).auditLogEvents.length),
+    );
+    latencyRow(`${label} (${rows} rows)`, figures[label], base, goal, before?.[label]);
+  }
+  // A deep page: follow the continuation token 50 pages back, every page timed.
+  const pages: number[] = [];
+  for (let round = 0; round < Math.max(1, Math.round(REQUESTS / 50)); round++) {
+    let token: string | undefined;
+    for (let page = 0; page < 50; page++) {
+      const t = performance.now();
+      const body = await getJson(`${v2}?startTime=0${token ? `&continuationToken=${token}` : ''}`);
+      pages.push(performance.now() - t);
+      token = body.continuationToken;
+      if (!token) break;
+    }
+  }
+  figures.deep = percentiles(pages);
+  latencyRow('pages 1–50 by continuation token', figures.deep, base, '10 ms', before?.deep);
+  return figures;
+}
+
+async function exportCsv(storage: Storage, logId: number, url: string, pid: number): Promise<void> {
+  // Baseline: a plain keyset SELECT streaming every entry of the log, 1,000 rows a query.
+  let start = performance.now();
+  let plain = 0;
+  let before: number | undefined;
+  for (;;) {
+    let query = storage.reader
+      .selectFrom('ledger_entries')
+      .select(['idx', 'data'])
+      .where('log_id', '=', logId)
+      .orderBy('idx', 'desc')
+      .limit(1000);
+    if (before !== undefined) query = query.where('idx', '<', before);
+    const rows = await query.execute();
+    plain += rows.length;
+    if (rows.length < 1000) break;
+    before = Number(rows.at(-1)!.idx);
+  }
+  const plainRate = (plain * 1000) / (performance.now() - start);
+  console.log(
+    `  ${'baseline: plain SELECT streaming every entry'.padEnd(44)} ${count(plainRate).padStart(9)} rows/s`,
+  );
+
+  const rssBefore = rss(pid);
+  let peak = rssBefore;
+  const poll = setInterval(() => (peak = Math.max(peak, rss(pid))), 20);
+  start = performance.now();
+  // fetch decompresses `content-encoding: gzip`; every CSV line ends in "\n" (the descriptions have none).
+  const response = await fetch(`${url}/api/orgs/${ORG}/auditlogs/v2/export?format=csv`, { headers });
+  if (response.status !== 200) throw new Error(`export: HTTP ${response.status}`);
+  let lines = 0;
+  let bytes = 0;
+  for await (const chunk of response.body! as AsyncIterable<Uint8Array>) {
+    bytes += chunk.length;
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  clearInterval(poll);
+  const rows = lines - 1;
+  console.log(
+    `  ${`CSV export (${count(rows)} rows, ${(bytes / 2 ** 20).toFixed(0)} MiB)`.padEnd(44)} ${count(rows / seconds).padStart(9)} rows/s` +
+      `  ×${(rows / seconds / plainRate).toFixed(2)} of baseline   (goal ≥ 200,000 rows/s)`,
+  );
+  console.log(
+    `  ${'  server peak RSS growth during the export'.padEnd(44)} ${((peak - rssBefore) / 2 ** 20).toFixed(1).padStart(9)} MiB` +
+      `   (goal ≤ 64 MB; RSS before: ${(rssBefore / 2 ** 20).toFixed(0)} MiB)`,
+  );
+}
+
+/** Webhook delivery lag: a receiver here, a stream to it, 1,000 appends/s for 10 s through the same database. */
+async function streamLag(ledger: LedgerStore, url: string): Promise<void> {
+  const lags: number[] = [];
+  const receiver: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      const arrived = Date.now();
+      for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+        if (!line) continue;
+        const entry = (JSON.parse(line) as { entry: { time: number; requestId?: string } }).entry;
+        if (entry.requestId?.startsWith('lag-')) lags.push(arrived - entry.time);
+      }
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  try {
+    const port = (receiver.address() as AddressInfo).port;
+    const created = await fetch(`${url}/api/orgs/${ORG}/auditlogs/streams`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'bench',
+        kind: 'webhook',
+        url: `http://127.0.0.1:${port}/hook`,
+        from: 'now',
+      }),
+    });
+    if (created.status !== 201) throw new Error(`stream: HTTP ${created.status} ${await created.text()}`);
+    const total = LAG_RATE * LAG_SECONDS;
+    const appendLatencies: number[] = [];
+    const pending: Promise<unknown>[] = [];
+    const start = performance.now();
+    for (let n = 0; n < total;) {
+      // Keep to the schedule: every event due by now is appended (10 per 10 ms at 1,000/s).
+      const due = Math.min(total, Math.floor(((performance.now() - start) * LAG_RATE) / 1000));
+      for (; n < due; n++) {
+        const t = performance.now();
+        pending.push(
+          ledger
+            .append(ORG, record(n, Date.now(), `lag-${n}`))
+            .then(() => appendLatencies.push(performance.now() - t)),
+        );
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(pending);
+    const deadline = Date.now() + 30_000;
+    while (lags.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const append = percentiles(appendLatencies);
+    console.log(
+      `  ${'baseline: the append itself (to durable)'.padEnd(44)} p50${ms(append.p50)}  p95${ms(append.p95)}`,
+    );
+    const lag = percentiles(lags);
+    const max = lags.reduce((a, b) => Math.max(a, b), 0);
+    console.log(
+      `  ${`stream lag at ${count(LAG_RATE)}/s (${count(lags.length)}/${count(total)} arrived)`.padEnd(44)}` +
+        ` p50${ms(lag.p50)}  p95${ms(lag.p95)}  max ${max} ms  ×${(lag.p95 / append.p95).toFixed(0)} of baseline   (goal ≤ 2 s)`,
+    );
+  } finally {
+    await new Promise((r) => receiver.close(r));
+  }
+}
+
+async function bench(label: string, storage: Storage, serverEnv: Record<string, string>): Promise<void> {
+  const ledger = new LedgerStore(storage);
+  console.log(
+    `${label}, ${count(EVENTS)} events in organization "${ORG}", ${REQUESTS} sequential requests a figure`,
+  );
+  let rate = await load(ledger, 0, SMALL);
+  const server = await startServer(serverEnv);
+  try {
+    const logId = (await ledger.findLogId(ORG))!;
+    console.log(`at ${count(SMALL)} events (loaded at ${count(rate)}/s):`);
+    const small = await listings(storage, logId, server.url, SMALL);
+    if (EVENTS > SMALL) {
+      rate = await load(ledger, SMALL, EVENTS);
+      console.log(`at ${count(EVENTS)} events (loaded at ${count(rate)}/s):`);
+      await listings(storage, logId, server.url, EVENTS, small);
+    }
+    await exportCsv(storage, logId, server.url, server.pid);
+    await streamLag(ledger, server.url);
+  } finally {
+    await server.stop();
+    await ledger.close();
+  }
+}
+
+if (args.only !== 'postgres') {
+  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'vigil-bench-'));
+  try {
+    const storage = await openStorage({ dataDir: dir });
+    try {
+      await bench('SQLite (WAL, synchronous=FULL)', storage, { VIGIL_DATA_DIR: dir });
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+if (args.only !== 'sqlite') {
+  const schema = `vbench_audit_${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const storage = await openStorage({ databaseUrl: PG_URL, schema, poolSize: 64 });
+  try {
+    const url = new URL(PG_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    await bench(`PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//')})`, storage, {
+      VIGIL_DATA_DIR: dir,
+      VIGIL_DATABASE_URL: url.toString(),
+    });
+  } finally {
+    await storage.close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
