@@ -7,6 +7,7 @@ import type { SelectedEntry } from './audit-query.js';
 import {
   advanceCursor,
   dueStreams,
+  findStream,
   recordFailure,
   releaseLease,
   streamSecret,
@@ -59,6 +60,8 @@ export interface StreamDeliveryDeps {
   readonly now?: () => number;
   readonly intervalMs?: number;
   readonly timeoutMs?: number;
+  /** How long a lease lasts (`STREAM_LEASE_MS`); tests shorten it to see a crashed holder's lease expire. */
+  readonly leaseMs?: number;
   readonly backoff?: { readonly baseMs?: number; readonly maxMs?: number };
   /** Told about unexpected failures (the database, a bug): the error class only reaches the log. */
   readonly onError?: (error: unknown) => void;
@@ -80,6 +83,7 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
   const now = deps.now ?? Date.now;
   const intervalMs = deps.intervalMs ?? STREAM_INTERVAL_MS;
   const timeoutMs = deps.timeoutMs ?? STREAM_TIMEOUT_MS;
+  const leaseMs = deps.leaseMs ?? STREAM_LEASE_MS;
   const owner = randomUUID();
   const inFlight = new Map<string, Promise<void>>();
   let started = false;
@@ -117,9 +121,16 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
     return deliverWebhook(d.url, secret, entries, { timeoutMs, streamId: stream.id });
   }
 
-  async function deliver(stream: LogStream): Promise<void> {
-    if (!(await takeLease(storage.db, stream.id, owner, now(), now() + STREAM_LEASE_MS))) return;
+  async function deliver(due: LogStream): Promise<void> {
+    if (!(await takeLease(storage.db, due.id, owner, now(), now() + leaseMs))) return;
+    let stream = due;
     try {
+      // The row as it is now that we hold the lease: `due` was read before, and another process may have
+      // delivered (moved the cursor), failed (backed off) or the stream changed since. Starting from its stale
+      // cursor would resend what was already acknowledged.
+      const current = await findStream(storage.db, due.org, due.id);
+      if (!current || current.paused || current.nextAttempt > now()) return;
+      stream = current;
       const id = await logId(stream.org);
       if (id === undefined) return;
       let cursor = stream.cursor;
@@ -132,7 +143,8 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
         if (!(await advanceCursor(storage.db, stream.id, owner, cursor, to, now(), entries.length > 0)))
           return;
         cursor = to;
-        await takeLease(storage.db, stream.id, owner, now(), now() + STREAM_LEASE_MS);
+        // Renewed per batch; a lease that expired and was taken meanwhile is another's: stop sending.
+        if (!(await takeLease(storage.db, stream.id, owner, now(), now() + leaseMs))) return;
       }
     } catch (error) {
       const message = error instanceof DeliveryError ? error.message : 'internal error';
