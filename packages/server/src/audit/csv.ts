@@ -45,5 +45,12 @@ export function csvCell(value: string): string {
 
 /** Unix seconds → `2021-04-11T23:51:45Z`. */
 export function rfc3339(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Exports format runs of events from the same second: remember the last one.
+  if (seconds !== lastSeconds) {
+    lastSeconds = seconds;
+    lastText = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+  return lastText;
 }
+let lastSeconds = Number.NaN;
+let lastText = '';
