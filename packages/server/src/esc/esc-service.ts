@@ -7,7 +7,6 @@ import {
   valueAtPath,
   type Diagnostic,
   type Environment,
-  type EnvironmentLoader,
   type EnvironmentRef as EngineRef,
   type EvaluateResult,
   type ProviderRegistry,
@@ -30,6 +29,7 @@ import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/storage.js';
 import { storeActor } from './actor.js';
 import { createAuthorizer, quoteRef } from './authorizer.js';
+import { importLoader } from './import-loader.js';
 import { secretCipher, type SecretScope } from './esc-crypto.js';
 
 /** Who calls: the request's audit context and the authenticated principal. */
@@ -122,39 +122,6 @@ export function createEscService(deps: EscServiceDeps) {
 
   // ---------------------------------------------------------------- evaluation
 
-  /**
-   * Loads imports for an evaluation on the caller's behalf: each imported environment needs `required`
-   * permission. Refused imports are collected (and recorded by the caller of `evaluate`).
-   */
-  function loader(
-    caller: Caller,
-    org: string,
-    required: EnvironmentPermission,
-    denied: EngineRef[],
-  ): EnvironmentLoader {
-    return {
-      async load(ref) {
-        const target = { org, project: ref.project, name: ref.name };
-        if (!permits(await permission(caller, target), required)) {
-          denied.push(ref);
-          return {
-            failure: { kind: 'denied', message: `no ${required} permission on "${ref.project}/${ref.name}"` },
-          };
-        }
-        try {
-          const content = ref.version
-            ? await store.getRevision(db, target, ref.version)
-            : await store.get(db, target);
-          return { definition: content.yaml, decrypter: secretCipher(secrets, target) };
-        } catch (error) {
-          if (error instanceof EnvironmentStoreError)
-            return { failure: { kind: 'not-found', message: error.message } };
-          throw error;
-        }
-      },
-    };
-  }
-
   function context(caller: Caller, org: string) {
     return {
       pulumi: {
@@ -185,7 +152,7 @@ export function createEscService(deps: EscServiceDeps) {
     const denied: EngineRef[] = [];
     const required: EnvironmentPermission = mode.open || mode.showSecrets ? 'open' : 'read';
     const options = {
-      loader: loader(caller, org, required, denied),
+      loader: importLoader({ authorizer, store, secrets, storage }, caller, org, required, denied),
       decrypter: secretCipher(secrets, scope),
       providers,
       context: context(caller, org),

@@ -4,7 +4,6 @@ import {
   rotateEnvironment,
   sealEnvironment,
   type Diagnostic,
-  type EnvironmentLoader,
   type EnvironmentRef as EngineRef,
   type ProviderRegistry,
   type RotationPatch,
@@ -16,10 +15,10 @@ import type { SecretBox } from '../environments/secret-box.js';
 import { storeActor } from '../esc/actor.js';
 import { secretCipher } from '../esc/esc-crypto.js';
 import { createAuthorizer, quoteRef } from '../esc/authorizer.js';
+import { importLoader } from '../esc/import-loader.js';
 import type { Caller } from '../esc/esc-service.js';
 import { DefinitionError } from '../http/errors.js';
 import type { IamService } from '../iam/iam-service.js';
-import { permits } from '../iam/permissions.js';
 import type { Kernel, Refusal } from '../kernel/kernel.js';
 import type { Storage } from '../storage/storage.js';
 import {
@@ -66,38 +65,10 @@ export function createRotationService(deps: RotationServiceDeps) {
   const providers = deps.providers ?? ESC_PROVIDERS;
   const now = deps.now ?? Date.now;
 
-  const { envRefusal } = createAuthorizer({ iam, storage });
+  const authorizer = createAuthorizer({ iam, storage });
+  const { envRefusal } = authorizer;
 
   const refuse = (caller: Caller, org: string, refusal: Refusal) => kernel.refuse(caller.ctx, org, refusal);
-
-  /** Imports need `open`: the rotators see their values (e.g. a managing credential). */
-  function loader(caller: Caller, org: string, denied: EngineRef[]): EnvironmentLoader {
-    return {
-      async load(ref) {
-        const target = { org, project: ref.project, name: ref.name };
-        const { permission } = await iam.access(db, caller.principal, org, {
-          project: ref.project,
-          env: ref.name,
-        });
-        if (!permits(permission, 'open')) {
-          denied.push(ref);
-          return {
-            failure: { kind: 'denied', message: `no open permission on "${ref.project}/${ref.name}"` },
-          };
-        }
-        try {
-          const content = ref.version
-            ? await store.getRevision(db, target, ref.version)
-            : await store.get(db, target);
-          return { definition: content.yaml, decrypter: secretCipher(secrets, target) };
-        } catch (error) {
-          if (error instanceof EnvironmentStoreError)
-            return { failure: { kind: 'not-found', message: error.message } };
-          throw error;
-        }
-      },
-    };
-  }
 
   /** Each target path's outcome, from the patches and the diagnostics of the rotating evaluation. */
   function outcomes(targets: string[], patches: RotationPatch[], diagnostics: Diagnostic[]) {
@@ -148,7 +119,8 @@ export function createRotationService(deps: RotationServiceDeps) {
           const current = await store.get(db, ref);
           const denied: EngineRef[] = [];
           const opts = {
-            loader: loader(caller, ref.org, denied),
+            // Imports need `open`: the rotators see their values (e.g. a managing credential).
+            loader: importLoader({ authorizer, store, secrets, storage }, caller, ref.org, 'open', denied),
             decrypter: secretCipher(secrets, ref),
             providers,
             context: {
