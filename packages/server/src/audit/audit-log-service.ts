@@ -37,7 +37,7 @@ export function createAuditLogService(deps: AuditLogServiceDeps) {
     allowed: readonly OrgRole[],
     action: string,
   ): Promise<Refusal | undefined> {
-    const role = await iam.orgRole(storage.db, caller.principal, org);
+    const role = await iam.orgRole(storage.reader, caller.principal, org);
     if (role && allowed.includes(role)) return undefined;
     return {
       event: 'auth-failure-organization-role',

@@ -83,7 +83,9 @@ const tokenLabel = (description: string, id: string) =>
  */
 export function createIdentityService(deps: IdentityServiceDeps) {
   const { storage, kernel, iam } = deps;
-  const db = storage.db;
+  // Authorization and listings read on the reader: on SQLite the writer connection is busy with ledger batches,
+  // and waiting for it would serialize every request behind every commit. Changes go through `run`'s `tx`.
+  const db = storage.reader;
 
   // ---------------------------------------------------------------- authorization
 
