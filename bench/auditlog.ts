@@ -6,17 +6,16 @@
 // the same log's entries on the reader, a plain keyset SELECT streaming every entry, the append's own latency.
 //
 //   node --conditions=vigil-source --import tsx bench/auditlog.ts [--events 1000000] [--only sqlite|postgres]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { LedgerStore } from '../packages/server/src/ledger/ledger-store.js';
 import { openStorage, type Storage } from '../packages/server/src/storage/storage.js';
+import { BENCH_TOKEN, startServerProcess } from './support/server-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,8 +28,7 @@ const EVENTS = Number(args.events);
 const SMALL = Math.min(10_000, EVENTS);
 const REQUESTS = Number(args.requests);
 const PG_URL = process.env.VIGIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const TOKEN = 'vigil-bench-admin-token-0123456789abcdef';
-const MAIN = fileURLToPath(new URL('../packages/server/src/main.ts', import.meta.url));
+const TOKEN = BENCH_TOKEN;
 const ORG = 'acme';
 const DAY = 86_400_000;
 const SPAN = 90 * DAY;
@@ -166,37 +164,6 @@ function latencyRow(label: string, f: Latency, base: Latency, goal: string, befo
 }
 
 // ---------------------------------------------------------------- the server
-
-async function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--conditions=vigil-source', '--import', 'tsx', MAIN], {
-    env: {
-      ...process.env,
-      VIGIL_PORT: '0',
-      VIGIL_BOOTSTRAP_TOKEN: TOKEN,
-      VIGIL_LOG_ORIGIN: 'bench.vigil',
-      VIGIL_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on (http:\/\/\S+) /.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-  });
-  child.stdout.removeAllListeners('data');
-  if (process.env.BENCH_VERBOSE) child.stdout.pipe(process.stderr);
-  else child.stdout.resume();
-  return {
-    url,
-    pid: child.pid!,
-    stop: () => new Promise<void>((r) => (child.on('exit', () => r()), child.kill('SIGTERM'))),
-  };
-}
 
 const headers = { authorization: `token ${TOKEN}` };
 
@@ -403,7 +370,7 @@ async function bench(label: string, storage: Storage, serverEnv: Record<string, 
     `${label}, ${count(EVENTS)} events in organization "${ORG}", ${REQUESTS} sequential requests a figure`,
   );
   let rate = await load(ledger, 0, SMALL);
-  const server = await startServer(serverEnv);
+  const server = await startServerProcess(serverEnv);
   try {
     const logId = (await ledger.findLogId(ORG))!;
     console.log(`at ${count(SMALL)} events (loaded at ${count(rate)}/s):`);

@@ -3,14 +3,13 @@
 // its own process; autocannon drives it. Baseline from the same server in the same run: the unaudited /healthz.
 //
 //   node --conditions=vigil-source --import tsx bench/esc-open.ts [--seconds 10] [--only sqlite|postgres]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { BENCH_TOKEN, startServerProcess } from './support/server-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,52 +21,9 @@ const { values: args } = parseArgs({
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const PG_URL = process.env.VIGIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const TOKEN = 'vigil-bench-admin-token-0123456789abcdef';
-const MAIN = fileURLToPath(new URL('../packages/server/src/main.ts', import.meta.url));
+const TOKEN = BENCH_TOKEN;
 const E = '/api/esc/environments/acme/payments/prod';
 const headers = { authorization: `token ${TOKEN}`, 'content-type': 'application/x-yaml' };
-
-async function startServer(env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/srvprof'] : []),
-      '--conditions=vigil-source',
-      '--import',
-      'tsx',
-      MAIN,
-    ],
-    {
-      env: {
-        ...process.env,
-        VIGIL_PORT: '0',
-        VIGIL_BOOTSTRAP_TOKEN: TOKEN,
-        VIGIL_LOG_ORIGIN: 'bench.vigil',
-        VIGIL_LOG_LEVEL: 'warn',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on (http:\/\/\S+) /.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-  });
-  child.stdout.removeAllListeners('data');
-  let logged = 0;
-  child.stdout.on('data', (chunk: Buffer) => (logged += chunk.length));
-  if (process.env.BENCH_VERBOSE) child.stdout.pipe(process.stderr);
-  return {
-    url,
-    logged: () => logged,
-    stop: () => new Promise<void>((r) => (child.on('exit', () => r()), child.kill('SIGTERM'))),
-  };
-}
 
 async function metrics(url: string): Promise<{ appends: number; waitSeconds: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -87,7 +43,7 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
 }
 
 async function bench(label: string, env: Record<string, string>): Promise<void> {
-  const server = await startServer(env);
+  const server = await startServerProcess(env);
   try {
     const { url } = server;
     const call = (method: string, path: string, body?: string) =>

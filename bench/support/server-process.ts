@@ -1,0 +1,63 @@
+// A Vigil server in its own process for benchmarks (so the load generator does not share its event loop).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The bootstrap admin's token in benchmark servers. */
+export const BENCH_TOKEN = 'vigil-bench-admin-token-0123456789abcdef';
+const MAIN = fileURLToPath(new URL('../../packages/server/src/main.ts', import.meta.url));
+
+export interface ServerProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** Bytes the server wrote to stdout after start-up (its log). */
+  logged(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `packages/server/src/main.ts` on a free port with `env` over the benchmark defaults (log level warn: a
+ * line per request would measure the logger). BENCH_PROFILE=1 writes a CPU profile to /tmp/srvprof;
+ * BENCH_VERBOSE=1 shows the server's output.
+ */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/srvprof'] : []),
+      '--conditions=vigil-source',
+      '--import',
+      'tsx',
+      MAIN,
+    ],
+    {
+      env: {
+        ...process.env,
+        VIGIL_PORT: '0',
+        VIGIL_BOOTSTRAP_TOKEN: BENCH_TOKEN,
+        VIGIL_LOG_ORIGIN: 'bench.vigil',
+        VIGIL_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on (http:\/\/\S+) /.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  child.stdout.removeAllListeners('data');
+  let logged = 0;
+  child.stdout.on('data', (chunk: Buffer) => (logged += chunk.length));
+  if (process.env.BENCH_VERBOSE) child.stdout.pipe(process.stderr);
+  return {
+    url,
+    pid: child.pid!,
+    logged: () => logged,
+    stop: () => new Promise<void>((r) => (child.on('exit', () => r()), child.kill('SIGTERM'))),
+  };
+}
