@@ -206,14 +206,11 @@ export class LedgerStore {
     this.running = true;
     this.idle = new Promise((r) => (this.markIdle = r));
     void (async () => {
-      let last = 0;
       while (this.queue.length > 0) {
-        // Under concurrency, one turn of the event loop first: requests whose reads just finished join this batch
-        // instead of waiting a whole commit for the next one (on SQLite a commit blocks the loop while it syncs).
-        // A lone sequential writer (last batch of one, one waiting) goes straight on.
-        if (last > 1 || this.queue.length > 1) await new Promise<void>((resolve) => setImmediate(resolve));
+        // One turn of the event loop first: requests whose reads just finished join this batch instead of
+        // waiting a whole commit for the next one (on SQLite a commit blocks the loop while it syncs).
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.queue.splice(0, this.maxBatch);
-        last = batch.length;
         await this.runBatch(batch);
       }
       this.running = false;
