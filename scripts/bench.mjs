@@ -3,8 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const extra = process.argv.slice(2).filter((a) => a.startsWith('-'));
+// Names come first; everything from the first option on goes to each script (`--seconds 10 --only sqlite`).
+const args = process.argv.slice(2);
+const firstOption = args.findIndex((a) => a.startsWith('-'));
+const wanted = firstOption === -1 ? args : args.slice(0, firstOption);
+const extra = firstOption === -1 ? [] : args.slice(firstOption);
 // bench/*.ts, and each package's own bench/*.ts (e.g. packages/engine/bench/eval.ts).
 const root = new URL('../', import.meta.url);
 const dirs = ['bench', ...readdirSync(new URL('packages/', root)).map((p) => `packages/${p}/bench`)];

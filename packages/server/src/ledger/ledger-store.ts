@@ -115,7 +115,8 @@ interface Unit {
  * transaction, which locks the affected logs (an advisory lock on PostgreSQL, the single writer on SQLite), reads
  * each log's size, appends every record with its index, the subtree hashes it completes and its query-index row
  * (`audit_events`, for audit records: see `auditIndexRow`), and commits. Callers
- * are answered only after the commit returns, so an acknowledged record is durable. See docs/ledger.md.
+ * are answered only once the commit is durable (on SQLite's fast path, when the write-ahead log's sync that
+ * covers it finishes, while the next batch already runs). See docs/ledger.md.
  */
 export class LedgerStore {
   private readonly statements: SequencerStatements;
@@ -131,6 +132,8 @@ export class LedgerStore {
   private running = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
+  /** Committed batches whose callers wait for durability (SQLite fast path). */
+  private readonly syncing = new Set<Promise<void>>();
   private markIdle: () => void = () => {};
 
   constructor(
@@ -167,6 +170,7 @@ export class LedgerStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.idle;
+    await Promise.all(this.syncing);
   }
 
   private enqueue(
@@ -220,13 +224,14 @@ export class LedgerStore {
 
   private async runBatch(batch: Unit[]): Promise<void> {
     let done: BatchState;
+    let direct: SqliteDirect | undefined;
     try {
       for (const unit of batch) unit.logId = await this.logIdFor(unit.org);
       const logIds = [...new Set(batch.map((u) => u.logId))].sort((a, b) => a - b);
-      done =
-        this.direct && batch.every((u) => !u.work)
-          ? await this.runDirect(this.direct, batch, logIds)
-          : await this.runInTransaction(batch, logIds);
+      direct = this.direct && batch.every((u) => !u.work) ? this.direct : undefined;
+      done = direct
+        ? await this.runDirect(direct, batch, logIds)
+        : await this.runInTransaction(batch, logIds);
     } catch (error) {
       // Nothing in this batch was sequenced: every caller learns it, and no cached state survives the doubt.
       this.frontiers.clear();
@@ -241,10 +246,24 @@ export class LedgerStore {
     }
     for (const [id, range] of done.ranges) this.frontiers.set(id, range);
     this.options.onCommit?.([...done.ranges.keys()]);
-    for (const a of done.answers) {
-      if (a.sequenced) a.unit.resolve({ sequenced: a.sequenced, result: a.result });
-      else a.unit.reject(a.error);
+    if (!direct) return answer(done);
+    if (batch.length === 1 && this.queue.length === 0) {
+      // A lone writer: nothing could overlap the sync, so it runs here, without a trip to the thread pool.
+      try {
+        this.storage.walSync?.durableNow();
+      } catch (error) {
+        return unavailable(done, error);
+      }
+      return answer(done);
     }
+    // The fast path committed on the raw handle: callers are answered once the commit is durable, while the next
+    // batch already runs (its commit joins the same or the next sync).
+    const durable = (this.storage.walSync?.durable() ?? Promise.resolve()).then(
+      () => answer(done),
+      (error: unknown) => unavailable(done, error),
+    );
+    this.syncing.add(durable);
+    void durable.finally(() => this.syncing.delete(durable));
   }
 
   /**
@@ -517,6 +536,22 @@ export async function rootFromStore(
   const ids = rangeNodeIds(0, size);
   const found = await readNodes(db, logId, ids);
   return new CompactRange(size, ids.map(lookupIn(found))).root();
+}
+
+/** Answers a committed (and durable) batch's callers. */
+function answer(done: BatchState): void {
+  for (const a of done.answers) {
+    if (a.sequenced) a.unit.resolve({ sequenced: a.sequenced, result: a.result });
+    else a.unit.reject(a.error);
+  }
+}
+
+/** A committed batch that could not be made durable: its callers fail (closed), nothing is acknowledged. */
+function unavailable(done: BatchState, error: unknown): void {
+  const failure = new LedgerStoreError('ledger-unavailable', 'the audit ledger could not be written', {
+    cause: error,
+  });
+  for (const a of done.answers) a.unit.reject(a.sequenced ? failure : a.error);
 }
 
 function outOfRange(param: string, message: string): LedgerStoreError<'out-of-range'> {

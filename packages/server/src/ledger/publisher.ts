@@ -96,6 +96,10 @@ export class CheckpointPublisher {
   /** Signs a checkpoint for the log's current size if it has none yet. Returns it, or undefined if none was due. */
   async publishLog(logId: number): Promise<PublishedCheckpoint | undefined> {
     const { storage, signer, originPrefix } = this.options;
+    // Sign only what is durable: a commit can be visible a moment before the disk has it (see WalSync), and a
+    // checkpoint must never cover entries that a power loss could take back.
+    const size = await logSize(storage.db, logId);
+    await storage.walSync?.durable();
     return storage.db.transaction().execute(async (tx) => {
       if (storage.dialect === 'postgres') {
         // Another process is publishing this log right now; it will cover these entries too.
@@ -111,12 +115,6 @@ export class CheckpointPublisher {
         .select('org')
         .where('id', '=', logId)
         .executeTakeFirstOrThrow();
-      const sizeRow = await tx
-        .selectFrom('ledger_entries')
-        .select((eb) => eb.fn.max('idx').as('m'))
-        .where('log_id', '=', logId)
-        .executeTakeFirst();
-      const size = sizeRow?.m === null || sizeRow?.m === undefined ? 0 : Number(sizeRow.m) + 1;
       const latest = await tx
         .selectFrom('ledger_checkpoints')
         .select(['size', 'root'])
@@ -167,4 +165,13 @@ export class CheckpointPublisher {
       throw error;
     }
   }
+}
+
+async function logSize(db: Storage['db'], logId: number): Promise<number> {
+  const row = await db
+    .selectFrom('ledger_entries')
+    .select((eb) => eb.fn.max('idx').as('m'))
+    .where('log_id', '=', logId)
+    .executeTakeFirst();
+  return row?.m === null || row?.m === undefined ? 0 : Number(row.m) + 1;
 }

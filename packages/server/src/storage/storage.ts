@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
+import { DurableSqliteDialect, WalSync } from './wal-sync.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -20,6 +21,13 @@ export interface Storage {
   readonly sqlite: SQLite.Database | undefined;
   /** PostgreSQL only: the pool, for callers that need a dedicated connection (e.g. LISTEN). */
   readonly pool: pg.Pool | undefined;
+  /**
+   * SQLite only: makes commits durable off the event loop (the writer runs `synchronous=NORMAL`). Commits made
+   * through `db` are durable when their promise resolves; writes on the raw `sqlite` handle (the ledger's fast
+   * path) must wait for `walSync.durable()` before they are acknowledged. PostgreSQL's COMMIT is durable when it
+   * returns.
+   */
+  readonly walSync: WalSync | undefined;
   close(): Promise<void>;
 }
 
@@ -64,15 +72,23 @@ function openSqlite(options: StorageOptions): Storage {
     throw new Error('SQLite storage needs a file: the reader connection must see the writer');
   if (!options.sqlitePath && options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const writer = new SQLite(path);
-  // WAL lets the reader run beside the writer; synchronous=FULL makes every commit durable before it returns.
-  writer.pragma('journal_mode = WAL');
-  writer.pragma('synchronous = FULL');
+  // WAL lets the reader run beside the writer. synchronous=NORMAL: a COMMIT writes the log and returns without
+  // waiting for the disk; WalSync makes it durable off the event loop before anything is acknowledged.
+  const mode = writer.pragma('journal_mode = WAL', { simple: true }) as string;
+  if (mode !== 'wal') {
+    writer.close();
+    throw new Error(`SQLite at ${path} cannot use write-ahead logging (journal_mode is ${mode})`);
+  }
+  writer.pragma('synchronous = NORMAL');
   writer.pragma('foreign_keys = ON');
   writer.pragma('busy_timeout = 5000');
   const reader = new SQLite(path);
   reader.pragma('busy_timeout = 5000');
   reader.pragma('query_only = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(writer) }) });
+  const walSync = new WalSync(`${path}-wal`);
+  const db = new Kysely<Database>({
+    dialect: new DurableSqliteDialect({ database: withStatementCache(writer) }, writer, walSync),
+  });
   const readerDb = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(reader) }),
   });
@@ -82,8 +98,10 @@ function openSqlite(options: StorageOptions): Storage {
     reader: readerDb,
     sqlite: writer,
     pool: undefined,
+    walSync,
     async close() {
       await readerDb.destroy();
+      await walSync.close();
       await db.destroy();
     },
   };
@@ -138,6 +156,7 @@ function openPostgres(url: string, options: StorageOptions): Storage {
     reader: db,
     sqlite: undefined,
     pool,
+    walSync: undefined,
     async close() {
       if (closed) return;
       closed = true;

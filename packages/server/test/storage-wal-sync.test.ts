@@ -1,0 +1,106 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LedgerStore } from '../src/ledger/ledger-store.js';
+import { openStorage, type Storage } from '../src/storage/storage.js';
+import { WalSync } from '../src/storage/wal-sync.js';
+
+// SQLite's writer runs synchronous=NORMAL; WalSync makes commits durable off the event loop (docs/ledger.md,
+// "Durability on SQLite"). These tests pin what the rest of the code relies on.
+describe('WalSync', () => {
+  let dir: string;
+  let storage: Storage;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-walsync-'));
+    storage = await openStorage({ dataDir: dir });
+  });
+
+  afterEach(async () => {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs the writer in WAL mode with synchronous=NORMAL', () => {
+    expect(storage.sqlite!.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(storage.sqlite!.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+  });
+
+  it('makes every Kysely commit and autocommitted write durable before it resolves, and no read', async () => {
+    const sync = storage.walSync!;
+    const before = sync.count();
+    await storage.db.selectFrom('ledger_logs').selectAll().execute();
+    expect(sync.count()).toBe(before);
+    await storage.db.insertInto('ledger_logs').values({ org: 'a', created_at: 1 }).execute();
+    expect(sync.count()).toBe(before + 1);
+    await storage.db.transaction().execute(async (tx) => {
+      await tx.insertInto('ledger_logs').values({ org: 'b', created_at: 1 }).execute();
+      await tx.insertInto('ledger_logs').values({ org: 'c', created_at: 1 }).execute();
+      expect(sync.count()).toBe(before + 1); // nothing is committed inside the transaction
+    });
+    expect(sync.count()).toBe(before + 2);
+  });
+
+  it('coalesces concurrent callers: one sync in flight, one more for everyone who arrived during it', async () => {
+    const sync = storage.walSync!;
+    await storage.db.insertInto('ledger_logs').values({ org: 'a', created_at: 1 }).execute();
+    const before = sync.count();
+    const first = sync.durable();
+    const during = Array.from({ length: 50 }, () => sync.durable());
+    // Everyone who arrived while the first sync ran shares one sync that starts after it.
+    expect(new Set(during).size).toBe(1);
+    await Promise.all([first, ...during]);
+    expect(sync.count()).toBe(before + 2);
+  });
+
+  it('answers a group of appends after their sync, and a lone append after an inline one', async () => {
+    const ledger = new LedgerStore(storage);
+    const sync = storage.walSync!;
+    await ledger.append('acme', { event: 'x', n: -1 }); // creates the log (a Kysely write)
+    const lone = sync.count();
+    await ledger.append('acme', { event: 'x', n: 0 });
+    expect(sync.count()).toBe(lone + 1);
+    const before = sync.count();
+    const appended = await Promise.all(
+      Array.from({ length: 300 }, (_, n) => ledger.append('acme', { event: 'x', n })),
+    );
+    expect(appended.map((s) => s.index)).toEqual(Array.from({ length: 300 }, (_, n) => n + 2));
+    // Far fewer syncs than appends: batches share them.
+    expect(sync.count() - before).toBeGreaterThan(0);
+    expect(sync.count() - before).toBeLessThan(30);
+    await ledger.close();
+  });
+
+  it('fails closed and for good when the log cannot be synced', async () => {
+    // fdatasync(2) on a character device fails with EINVAL: a real failed sync, no stub.
+    const broken = new WalSync('/dev/null');
+    await expect(broken.durable()).rejects.toThrow('cannot sync the SQLite write-ahead log /dev/null');
+    // Not retried: after a failed fsync nothing written since can be called durable.
+    await expect(broken.durable()).rejects.toThrow('cannot sync');
+    expect(() => broken.durableNow()).toThrow('cannot sync');
+    await broken.close();
+  });
+
+  it('acknowledges no append whose sync failed, alone or in a group', async () => {
+    await new LedgerStore(storage).append('acme', { event: 'x', n: -1 }); // the log exists
+    const broken = new WalSync('/dev/null');
+    const ledger = new LedgerStore({ ...storage, walSync: broken });
+    await expect(ledger.append('acme', { event: 'x', n: 0 })).rejects.toMatchObject({
+      code: 'ledger-unavailable',
+    });
+    const group = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, n) => ledger.append('acme', { event: 'x', n })),
+    );
+    expect(group.every((r) => r.status === 'rejected')).toBe(true);
+    await ledger.close();
+    await broken.close();
+  });
+
+  it('treats a log that does not exist yet as nothing to sync', async () => {
+    const fresh = new WalSync(join(dir, 'never-written.db-wal'));
+    await expect(fresh.durable()).resolves.toBeUndefined();
+    expect(() => fresh.durableNow()).not.toThrow();
+    await fresh.close();
+  });
+});
