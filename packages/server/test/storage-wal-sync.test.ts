@@ -72,6 +72,28 @@ describe('WalSync', () => {
     await ledger.close();
   });
 
+  it('lets a ledger transaction take charge of its sync, and leaves no deferral behind', async () => {
+    const ledger = new LedgerStore(storage);
+    const sync = storage.walSync!;
+    await ledger.append('acme', { event: 'x', n: -1 });
+    let before = sync.count();
+    await ledger.commit('acme', async (tx) => {
+      await tx.insertInto('ledger_logs').values({ org: 'other', created_at: 1 }).execute();
+      return { record: { event: 'x', n: 0 }, result: undefined };
+    });
+    expect(sync.count()).toBe(before + 1); // one sync: the ledger's, not the driver's too
+    // A failing unit rolls its transaction back; the next plain write still waits for its own sync.
+    await expect(
+      ledger.commit('acme', async () => {
+        throw new Error('work failed');
+      }),
+    ).rejects.toThrow('work failed');
+    before = sync.count();
+    await storage.db.insertInto('ledger_logs').values({ org: 'later', created_at: 1 }).execute();
+    expect(sync.count()).toBe(before + 1);
+    await ledger.close();
+  });
+
   it('fails closed and for good when the log cannot be synced', async () => {
     // fdatasync(2) on a character device fails with EINVAL: a real failed sync, no stub.
     const broken = new WalSync('/dev/null');

@@ -224,11 +224,10 @@ export class LedgerStore {
 
   private async runBatch(batch: Unit[]): Promise<void> {
     let done: BatchState;
-    let direct: SqliteDirect | undefined;
     try {
       for (const unit of batch) unit.logId = await this.logIdFor(unit.org);
       const logIds = [...new Set(batch.map((u) => u.logId))].sort((a, b) => a - b);
-      direct = this.direct && batch.every((u) => !u.work) ? this.direct : undefined;
+      const direct = this.direct && batch.every((u) => !u.work) ? this.direct : undefined;
       done = direct
         ? await this.runDirect(direct, batch, logIds)
         : await this.runInTransaction(batch, logIds);
@@ -246,19 +245,20 @@ export class LedgerStore {
     }
     for (const [id, range] of done.ranges) this.frontiers.set(id, range);
     this.options.onCommit?.([...done.ranges.keys()]);
-    if (!direct) return answer(done);
+    const walSync = this.storage.walSync;
+    if (!walSync) return answer(done); // PostgreSQL: durable when COMMIT returned
     if (batch.length === 1 && this.queue.length === 0) {
       // A lone writer: nothing could overlap the sync, so it runs here, without a trip to the thread pool.
       try {
-        this.storage.walSync?.durableNow();
+        walSync.durableNow();
       } catch (error) {
         return unavailable(done, error);
       }
       return answer(done);
     }
-    // The fast path committed on the raw handle: callers are answered once the commit is durable, while the next
-    // batch already runs (its commit joins the same or the next sync).
-    const durable = (this.storage.walSync?.durable() ?? Promise.resolve()).then(
+    // SQLite committed without waiting for the disk: callers are answered once the commit is durable, while the
+    // next batch already runs (its commit joins the same or the next sync).
+    const durable = walSync.durable().then(
       () => answer(done),
       (error: unknown) => unavailable(done, error),
     );
@@ -296,6 +296,8 @@ export class LedgerStore {
             state.sequence(unit, out.record, out.result);
           }
           await this.statements.insert(tx, state.entries, state.nodes, state.events);
+          // SQLite: COMMIT returns without waiting for the disk; callers are answered after the sync (runBatch).
+          this.storage.walSync?.deferCommit();
           return state;
         });
         for (const f of failed) state.answers.push(f);

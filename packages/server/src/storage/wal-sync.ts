@@ -39,6 +39,7 @@ export class WalSync {
   private waiting: Promise<void> | undefined;
   private failure: Error | undefined;
   private syncs = 0;
+  private deferred = false;
 
   constructor(private readonly walPath: string) {}
 
@@ -78,6 +79,22 @@ export class WalSync {
       this.failure = new Error(`cannot sync the SQLite write-ahead log ${this.walPath}`, { cause: error });
       throw this.failure;
     }
+  }
+
+  /**
+   * Called inside a Kysely transaction, just before it returns: its COMMIT will not wait for the disk, because the
+   * caller takes charge of durability and awaits `durable()` (or calls `durableNow()`) before acknowledging
+   * anything. The ledger does this so that the next batch can start while this one syncs.
+   */
+  deferCommit(): void {
+    this.deferred = true;
+  }
+
+  /** Takes the deferral for the COMMIT that is running (see `deferCommit`). */
+  takeDeferral(): boolean {
+    const deferred = this.deferred;
+    this.deferred = false;
+    return deferred;
   }
 
   /** Syncs performed so far (for benchmarks: appends per sync is the group-commit factor). */
@@ -170,9 +187,14 @@ class DurableDriver implements Driver {
       const execute = connection.executeQuery.bind(connection);
       const { handle, statements, walSync } = this;
       connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+        // A transaction that rolls back (Kysely rolls back when its COMMIT fails too) leaves no deferral behind.
+        if (query.sql === 'rollback') {
+          walSync.takeDeferral();
+          return execute<R>(query);
+        }
         const result = await execute<R>(query);
         // A write that just became committed: COMMIT itself, or a data change outside any transaction.
-        if (!handle.inTransaction && !statements.prepare(query.sql).reader && query.sql !== 'rollback')
+        if (!handle.inTransaction && !statements.prepare(query.sql).reader && !walSync.takeDeferral())
           await walSync.durable();
         return result;
       };
