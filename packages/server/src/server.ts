@@ -14,6 +14,7 @@ import { createScheduleService } from './schedules/schedule-service.js';
 import { createScheduler, type Scheduler } from './schedules/scheduler.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { bootstrap, type BootstrapResult } from './iam/bootstrap.js';
+import { DecisionCache } from './iam/decision-cache.js';
 import { createIamService, type IamService } from './iam/iam-service.js';
 import { LoginRateLimiter } from './iam/login-rate-limiter.js';
 import { createIdentityService } from './identity/identity-service.js';
@@ -75,7 +76,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await registerSigningKey(storage, signer.verifierKey);
     // eslint-disable-next-line prefer-const -- the two refer to each other
     let publisher: CheckpointPublisher;
-    const ledger = new LedgerStore(storage, { onCommit: (ids) => publisher.markDirty(ids) });
+    // SQLite: this process is the database's only writer, so identity decisions can be kept in memory and
+    // invalidated exactly (iam/decision-cache.ts). PostgreSQL may be shared by several processes: no cache.
+    const decisions = storage.dialect === 'sqlite' ? new DecisionCache(storage.reader) : undefined;
+    const ledger = new LedgerStore(storage, {
+      onCommit: (ids) => {
+        decisions?.committed();
+        publisher.markDirty(ids);
+      },
+    });
     publisher = new CheckpointPublisher({
       storage,
       signer,
@@ -89,7 +98,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     publisher.start();
 
     const kernel = new Kernel(ledger);
-    const iam = createIamService();
+    const iam = createIamService(decisions ? { cache: decisions } : {});
     const secrets = createSecretBox(
       loadOrCreateMasterKey({ dataDir: config.dataDir, envValue: config.masterKey }),
     );

@@ -27,6 +27,7 @@ import {
   type EnvironmentPermission,
   type OrgRole,
 } from './permissions.js';
+import { decisionKey, type AccessDecision, type DecisionCache } from './decision-cache.js';
 import type { Principal, PrincipalUser } from './principal.js';
 import {
   generateTokenText,
@@ -155,6 +156,11 @@ export interface IamServiceDeps {
   readonly now?: () => number;
   /** scrypt cost for new password hashes; verification reads the cost from each stored hash. */
   readonly scrypt?: ScryptParams;
+  /**
+   * Keeps authentication and authorization decisions read on `cache.reader` in memory (SQLite, where this process
+   * is the only writer; see `DecisionCache`). The caller must call `cache.committed()` after every commit.
+   */
+  readonly cache?: DecisionCache;
 }
 
 export type IamService = ReturnType<typeof createIamService>;
@@ -826,6 +832,23 @@ export function createIamService(deps: IamServiceDeps = {}) {
     options: { writer?: IamExecutor } = {},
   ): Promise<Principal> {
     if (!isWellFormedTokenText(text)) throw new IamError('token-unknown', 'unknown token');
+    const hash = tokenHash(text);
+    const cache = deps.cache && db === deps.cache.reader ? deps.cache : undefined;
+    const cacheKey = cache ? hash.toString('base64') : '';
+    const cached = cache?.token(cacheKey);
+    if (cached) {
+      const t = now();
+      if (cached.expiresAt !== null && cached.expiresAt <= t) {
+        cache!.forgetToken(cacheKey);
+        throw new IamError('token-expired', `token ${cached.tokenId} expired`);
+      }
+      if (cached.lastUsedAt === null || t - cached.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+        await touchToken(options.writer ?? db, cached.tokenId, t);
+        cached.lastUsedAt = t;
+      }
+      return cached.principal;
+    }
+    const generation = cache?.begin();
     const row = await db
       .selectFrom('iam_tokens as t')
       .leftJoin('iam_users as u', 'u.id', 't.user_id')
@@ -848,7 +871,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
         'tm.id as team_id',
         'tm.name as team_name',
       ])
-      .where('t.hash', '=', tokenHash(text))
+      .where('t.hash', '=', hash)
       .executeTakeFirst();
     if (!row) throw new IamError('token-unknown', 'unknown token');
     const t = now();
@@ -856,17 +879,47 @@ export function createIamService(deps: IamServiceDeps = {}) {
     if (row.expires_at !== null && row.expires_at <= t)
       throw new IamError('token-expired', `token ${row.id} expired`);
 
-    if (row.last_used_at === null || t - row.last_used_at >= LAST_USED_RESOLUTION_MS) {
-      await (options.writer ?? db)
-        .updateTable('iam_tokens')
-        .set({ last_used_at: t })
-        .where('id', '=', row.id)
-        .where((eb) =>
-          eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', t - LAST_USED_RESOLUTION_MS)]),
-        )
-        .execute();
+    let lastUsedAt = row.last_used_at;
+    if (lastUsedAt === null || t - lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+      await touchToken(options.writer ?? db, row.id, t);
+      lastUsedAt = t;
     }
+    const principal = toPrincipal(row);
+    cache?.storeToken(generation!, cacheKey, {
+      principal,
+      tokenId: row.id,
+      expiresAt: row.expires_at,
+      lastUsedAt,
+    });
+    return principal;
+  }
 
+  /** Records a token's use, at most once per `LAST_USED_RESOLUTION_MS` whatever the number of processes. */
+  async function touchToken(db: IamExecutor, id: string, t: number): Promise<void> {
+    await db
+      .updateTable('iam_tokens')
+      .set({ last_used_at: t })
+      .where('id', '=', id)
+      .where((eb) =>
+        eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', t - LAST_USED_RESOLUTION_MS)]),
+      )
+      .execute();
+  }
+
+  function toPrincipal(row: {
+    id: string;
+    kind: string;
+    description: string;
+    user_id: number | null;
+    user_login: string | null;
+    user_name: string | null;
+    user_email: string | null;
+    user_avatar_url: string | null;
+    org_id: number | null;
+    org_login: string | null;
+    team_id: number | null;
+    team_name: string | null;
+  }): Principal {
     const kind = row.kind as TokenKind;
     const token = { id: row.id, name: row.description, kind };
     const user =
@@ -904,12 +957,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
    * team token is a member of its team's organization. Tokens confined to one organization have no role elsewhere.
    */
   async function orgRole(db: IamExecutor, principal: Principal, org: string): Promise<OrgRole | undefined> {
-    const o = await orgRow(db, org);
-    if (principal.kind === 'token' && principal.token?.kind === 'organization')
-      return principal.org?.id === o.id ? 'admin' : undefined;
-    if (principal.kind === 'token' && principal.token?.kind === 'team')
-      return principal.org?.id === o.id ? 'member' : undefined;
-    return principal.user ? roleOf(db, o.id, principal.user.id) : undefined;
+    return (await access(db, principal, org)).role;
   }
 
   /**
@@ -929,11 +977,28 @@ export function createIamService(deps: IamServiceDeps = {}) {
     principal: Principal,
     org: string,
     target?: { project: string; env: string },
-  ): Promise<{ role: OrgRole | undefined; permission: EnvironmentPermission }> {
+  ): Promise<AccessDecision> {
     if (target) {
       checkProjectName(target.project);
       checkEnvironmentName(target.env);
     }
+    const cache = deps.cache && db === deps.cache.reader ? deps.cache : undefined;
+    if (!cache) return decideAccess(db, principal, org, target);
+    const key = decisionKey(principal, org, target);
+    const cached = cache.decision(key);
+    if (cached) return cached;
+    const generation = cache.begin();
+    const decided = await decideAccess(db, principal, org, target);
+    cache.storeDecision(generation, key, decided);
+    return decided;
+  }
+
+  async function decideAccess(
+    db: IamExecutor,
+    principal: Principal,
+    org: string,
+    target?: { project: string; env: string },
+  ): Promise<AccessDecision> {
     const o = await orgRow(db, org);
     let role: OrgRole | undefined;
     if (principal.kind === 'token' && principal.token?.kind === 'organization') {
@@ -979,7 +1044,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
     return (await access(db, principal, org, { project, env })).permission;
   }
 
-  return {
+  const service = {
     createOrganization,
     getOrganization,
     updateOrganizationSettings,
@@ -1013,7 +1078,68 @@ export function createIamService(deps: IamServiceDeps = {}) {
     access,
     hashNewPassword,
   };
+  const cache = deps.cache;
+  if (!cache) return service;
+  // Every function that writes identities, memberships, teams, grants, tokens or settings invalidates the cache
+  // before it writes (and the ledger's commit hook again after). IAM_WRITES is checked against the service by a
+  // test, so a new function cannot be forgotten.
+  const invalidating = { ...service };
+  for (const name of IAM_WRITES) {
+    const fn = service[name] as (...args: never[]) => unknown;
+    (invalidating as Record<string, unknown>)[name] = async (...args: never[]) => {
+      cache.changed();
+      const executor = args[0] as unknown as IamExecutor;
+      try {
+        return await fn(...args);
+      } finally {
+        // Outside a transaction the write has committed (or failed) by now; inside one, the ledger's commit hook
+        // calls `committed()` when it commits.
+        if (!executor.isTransaction) cache.committed();
+      }
+    };
+  }
+  return invalidating;
 }
+
+/** The IAM service's functions that write (the rest only read, or compute). */
+export const IAM_WRITES = [
+  'createOrganization',
+  'updateOrganizationSettings',
+  'createUser',
+  'setPassword',
+  'addMember',
+  'removeMember',
+  'setMemberRole',
+  'createTeam',
+  'updateTeam',
+  'deleteTeam',
+  'addTeamMember',
+  'removeTeamMember',
+  'grantTeamEnvironmentPermission',
+  'revokeTeamEnvironmentPermission',
+  'createToken',
+  'createSession',
+  'revokeToken',
+  'deleteEndedSessions',
+] as const;
+
+/** The IAM service's functions that never write (authenticateToken's last-used stamp aside, which no decision reads). */
+export const IAM_READS = [
+  'getOrganization',
+  'getUserByLogin',
+  'getUserById',
+  'verifyPassword',
+  'listMembers',
+  'listTeams',
+  'getTeam',
+  'getToken',
+  'listTokens',
+  'authenticateToken',
+  'orgRole',
+  'environmentPermission',
+  'access',
+  'hashNewPassword',
+] as const;
 
 /** Runs `fn` in the caller's transaction, or in a new one. */
 function atomically<T>(db: IamExecutor, fn: (tx: IamExecutor) => Promise<T>): Promise<T> {
