@@ -1,26 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createEnvironmentStore,
-  createSecretBox,
-  EnvironmentStoreError,
-  SecretBoxError,
-  type CreateOpenSession,
-  type EnvironmentStore,
-  type EnvironmentStoreErrorCode,
-} from '../src/environments/index.js';
+import { SecretBoxError, type CreateOpenSession, type EnvironmentStore } from '../src/environments/index.js';
 import type { Storage } from '../src/storage/storage.js';
-import { DIALECTS, rawSql, testDatabase, type TestDatabase } from './support/databases.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<EnvironmentStoreErrorCode | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof EnvironmentStoreError)) throw error;
-    return error.code;
-  }
-}
+import { DIALECTS, rawSql, type TestDatabase } from './support/databases.js';
+import { codeOf, openEnvironmentStore } from './support/environments.js';
 
 const SECRET = "shh! don't tell anyone 7f3a9c";
 const HOUR = 60 * 60 * 1000;
@@ -28,20 +10,16 @@ const HOUR = 60 * 60 * 1000;
 for (const dialect of DIALECTS) {
   describe(`open sessions on ${dialect}`, () => {
     let db: TestDatabase;
+    let close: () => Promise<void>;
     let storage: Storage;
     let store: EnvironmentStore;
     let clock: number;
     let session: CreateOpenSession;
 
     beforeAll(async () => {
-      db = testDatabase(dialect);
-      storage = await db.open();
-      store = createEnvironmentStore({ now: () => clock, secrets: createSecretBox(randomBytes(32)) });
+      ({ db, storage, store, close } = await openEnvironmentStore(dialect, () => clock));
     });
-    afterAll(async () => {
-      await storage.close();
-      await db.drop();
-    });
+    afterAll(() => close());
     beforeEach(() => {
       clock = 1_700_000_000_000;
       session = {

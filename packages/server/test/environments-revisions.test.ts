@@ -1,32 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createEnvironmentStore,
-  createSecretBox,
-  EnvironmentStoreError,
-  type EnvironmentRef,
-  type EnvironmentStore,
-  type EnvironmentStoreErrorCode,
-} from '../src/environments/index.js';
+import { type EnvironmentRef, type EnvironmentStore } from '../src/environments/index.js';
 import type { Storage } from '../src/storage/storage.js';
-import { DIALECTS, testDatabase, type TestDatabase } from './support/databases.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<EnvironmentStoreErrorCode | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof EnvironmentStoreError)) throw error;
-    return error.code;
-  }
-}
+import { DIALECTS } from './support/databases.js';
+import { codeOf, openEnvironmentStore } from './support/environments.js';
 
 const alice = { login: 'alice', name: 'Alice Liddell' };
 const bob = { login: 'bob' };
 
 for (const dialect of DIALECTS) {
   describe(`environment revisions and tags on ${dialect}`, () => {
-    let db: TestDatabase;
+    let close: () => Promise<void>;
     let storage: Storage;
     let store: EnvironmentStore;
     let clock: number;
@@ -34,14 +17,9 @@ for (const dialect of DIALECTS) {
     let env: EnvironmentRef;
 
     beforeAll(async () => {
-      db = testDatabase(dialect);
-      storage = await db.open();
-      store = createEnvironmentStore({ now: () => clock, secrets: createSecretBox(randomBytes(32)) });
+      ({ storage, store, close } = await openEnvironmentStore(dialect, () => clock));
     });
-    afterAll(async () => {
-      await storage.close();
-      await db.drop();
-    });
+    afterAll(() => close());
     beforeEach(() => {
       clock = 1_700_000_000_000;
       env = { org: `org-${++orgs}`, project: 'app', name: 'dev' };

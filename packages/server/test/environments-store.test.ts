@@ -1,27 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { EnvironmentStoreError } from '../src/environments/index.js';
 import {
-  createEnvironmentStore,
-  createSecretBox,
   DELETED_ENVIRONMENT_RETENTION_MS,
   EMPTY_DEFINITION,
-  EnvironmentStoreError,
   type EnvironmentRef,
   type EnvironmentStore,
-  type EnvironmentStoreErrorCode,
 } from '../src/environments/index.js';
 import type { Storage } from '../src/storage/storage.js';
-import { DIALECTS, rawSql, testDatabase, type TestDatabase } from './support/databases.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<EnvironmentStoreErrorCode | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof EnvironmentStoreError)) throw error;
-    return error.code;
-  }
-}
+import { DIALECTS, rawSql, type TestDatabase } from './support/databases.js';
+import { codeOf, openEnvironmentStore } from './support/environments.js';
 
 const alice = { login: 'alice', name: 'Alice Liddell' };
 const DAY = 24 * 60 * 60 * 1000;
@@ -30,6 +17,7 @@ const DAY = 24 * 60 * 60 * 1000;
 for (const dialect of DIALECTS) {
   describe(`environment store on ${dialect}`, () => {
     let db: TestDatabase;
+    let close: () => Promise<void>;
     let storage: Storage;
     let store: EnvironmentStore;
     let clock: number;
@@ -38,14 +26,9 @@ for (const dialect of DIALECTS) {
     const ref = (name: string, project = 'app'): EnvironmentRef => ({ org, project, name });
 
     beforeAll(async () => {
-      db = testDatabase(dialect);
-      storage = await db.open();
-      store = createEnvironmentStore({ now: () => clock, secrets: createSecretBox(randomBytes(32)) });
+      ({ db, storage, store, close } = await openEnvironmentStore(dialect, () => clock));
     });
-    afterAll(async () => {
-      await storage.close();
-      await db.drop();
-    });
+    afterAll(() => close());
     beforeEach(() => {
       clock = 1_700_000_000_000;
       org = `org-${++orgs}`;
