@@ -247,7 +247,7 @@ export class LedgerStore {
     this.options.onCommit?.([...done.ranges.keys()]);
     const walSync = this.storage.walSync;
     if (!walSync) return answer(done); // PostgreSQL: durable when COMMIT returned
-    if (batch.length === 1 && this.queue.length === 0) {
+    if (batch.length === 1 && this.queue.length === 0 && this.syncing.size === 0) {
       // A lone writer: nothing could overlap the sync, so it runs here, without a trip to the thread pool.
       try {
         walSync.durableNow();
