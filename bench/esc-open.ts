@@ -3,7 +3,7 @@
 // its own process; autocannon drives it. Baseline from the same server in the same run: the unaudited /healthz.
 //
 //   node --conditions=vigil-source --import tsx bench/esc-open.ts [--seconds 10] [--only sqlite|postgres]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,23 @@ async function metrics(url: string): Promise<{ appends: number; waitSeconds: num
   };
 }
 
+/** CPU seconds the process has used (user + system, every thread), from /proc; undefined off Linux. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Server CPU per request in µs over a phase: a figure the load generator's share of the machine barely moves. */
+function cpuPerRequest(before: number | undefined, after: number | undefined, requests: number): string {
+  return before === undefined || after === undefined
+    ? 'n/a'
+    : `${Math.round(((after - before) * 1e6) / requests)} µs CPU/req`;
+}
+
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts }, (error, result) =>
@@ -53,7 +70,9 @@ async function bench(label: string, env: Record<string, string>): Promise<void> 
       'values:\n  db:\n    user: app\n    password:\n      fn::secret: s3cr3t-value\n  url: postgres://app@db/prod\n';
     if ((await call('PATCH', E, yaml)).status !== 200) throw new Error('could not write the environment');
 
+    const cpu0 = cpuSeconds(server.pid);
     const baseline = await run({ url: `${url}/healthz` });
+    const cpu1 = cpuSeconds(server.pid);
     const before = await metrics(url);
     const audited = await run({
       url,
@@ -76,16 +95,18 @@ async function bench(label: string, env: Record<string, string>): Promise<void> 
         },
       ],
     });
+    const cpu2 = cpuSeconds(server.pid);
     const after = await metrics(url);
     const errors = audited.non2xx + audited.errors;
     const auditShare =
       (after.waitSeconds - before.waitSeconds) / ((audited.latency.mean / 1000) * audited.requests.total);
     console.log(`${label}, ${CONNECTIONS} connections, ${SECONDS} s each`);
     console.log(
-      `  baseline: GET /healthz (unaudited)        ${Math.round(baseline.requests.average).toLocaleString('en-US').padStart(7)} req/s  p99 ${baseline.latency.p99} ms`,
+      `  baseline: GET /healthz (unaudited)        ${Math.round(baseline.requests.average).toLocaleString('en-US').padStart(7)} req/s  p99 ${baseline.latency.p99} ms  ${cpuPerRequest(cpu0, cpu1, baseline.requests.total)}`,
     );
     console.log(
       `  open + read-open (audited, fail closed)  ${Math.round(audited.requests.average).toLocaleString('en-US').padStart(7)} req/s  p99 ${audited.latency.p99} ms` +
+        `  ${cpuPerRequest(cpu1, cpu2, audited.requests.total)}` +
         `  ×${(audited.requests.average / baseline.requests.average).toFixed(2)} of baseline` +
         `   (goal on SQLite: ≥ 3,000/s at p99 ≤ 20 ms)`,
     );

@@ -23,7 +23,9 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   const child = spawn(
     process.execPath,
     [
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/srvprof'] : []),
+      ...(process.env.BENCH_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? '/tmp/srvprof'}`]
+        : []),
       '--conditions=vigil-source',
       '--import',
       'tsx',
