@@ -63,8 +63,8 @@ describe('IAM decision cache (SQLite: this process is the only writer)', () => {
     expect(await permission()).toBe('none');
     await iam.setMemberRole(storage.db, 'acme', 'bob', 'admin');
     expect(await permission()).toBe('admin');
-    const [{ id }] = await iam.listTokens(storage.reader, { kind: 'personal', user: 'bob' });
-    await iam.revokeToken(storage.db, id!);
+    const id = (await iam.listTokens(storage.reader, { kind: 'personal', user: 'bob' }))[0]!.id;
+    await iam.revokeToken(storage.db, id);
     await expect(authenticate()).rejects.toMatchObject({ code: 'token-revoked' });
   });
 
