@@ -342,9 +342,19 @@ const CATALOG = {
     ocsf: [6003, 2],
     origin: 'vigil',
   },
+  'audit-log-export-tested': {
+    displayName: 'Audit Log Export Tested',
+    description:
+      "A test object was written (or the write was tried) to the S3 destination of the organization's audit log export.",
+    category: 'auditlogs',
+    ocsf: [6003, 99],
+    requiresOrgAdmin: true,
+    origin: 'vigil',
+  },
   'audit-log-stream-created': {
     displayName: 'Audit Log Stream Created',
-    description: "A destination for the organization's audit log stream (webhook or syslog) was created.",
+    description:
+      "A destination for the organization's audit log stream (webhook, syslog or S3-compatible object storage) was created.",
     category: 'auditlogs',
     ocsf: [3004, 1],
     requiresOrgAdmin: true,

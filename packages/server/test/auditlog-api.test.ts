@@ -7,6 +7,8 @@ import { ADMIN_TOKEN, startServer, type RunningServer } from './support/server.j
 
 const L = `/api/orgs/${ORG}/auditlogs`;
 type Event = Json & { timestamp: number; description: string; event: string };
+/** The fields of Pulumi's `AuditLogEvent` that are always present, in its order. */
+const ALWAYS = ['timestamp', 'sourceIP', 'event', 'description', 'user'];
 
 for (const dialect of DIALECTS) {
   describe(`audit log API on ${dialect}`, () => {
@@ -190,16 +192,7 @@ for (const dialect of DIALECTS) {
       const events = await all(`${L}/v2?startTime=${T}&endTime=${T}`);
       expect(events).toHaveLength(2);
       events.reverse(); // newest first: the second record appended comes first
-      expect(Object.keys(events[0]!)).toEqual([
-        'timestamp',
-        'sourceIP',
-        'event',
-        'description',
-        'user',
-        'tokenID',
-        'tokenName',
-        'reqOrgAdmin',
-      ]);
+      expect(Object.keys(events[0]!)).toEqual([...ALWAYS, 'tokenID', 'tokenName', 'reqOrgAdmin']);
       expect(events[0]).toEqual({
         timestamp: T,
         sourceIP: '203.0.113.42',
@@ -220,6 +213,93 @@ for (const dialect of DIALECTS) {
       });
       const { body } = await api.json(`${L}/v2?startTime=${T}&endTime=${T}`);
       expect(Object.keys(body)).toEqual(['auditLogEvents']);
+    });
+
+    it('names non-human actors (the server, team and organization tokens) in actorName and actorUrn', async () => {
+      const T = T0 + 400;
+      const token = (tokenKind: 'team' | 'organization', login: string) =>
+        ({
+          kind: 'token',
+          login,
+          name: 'deploy-bot',
+          tokenId: `tok-${tokenKind}`,
+          tokenName: 'deploy-bot',
+          tokenKind,
+        }) as const;
+      await seed(running, [
+        seedRecord(T * 1000, 1, {
+          event: 'environment-rotated',
+          actor: { kind: 'system', login: 'system', name: 'Vigil', scheduleId: 'sch 1', onBehalfOf: 'dana' },
+        }),
+        seedRecord(T * 1000, 2, { actor: { kind: 'system', login: 'system', name: 'Vigil' } }),
+        seedRecord(T * 1000, 3, { actor: token('team', `${ORG}/ops`) }),
+        seedRecord(T * 1000, 4, { actor: token('organization', ORG) }),
+        seedRecord(T * 1000, 5, {
+          actor: {
+            kind: 'token',
+            login: 'dana',
+            name: 'Dana',
+            tokenId: 't5',
+            tokenName: 'mine',
+            tokenKind: 'personal',
+          },
+        }),
+      ]);
+      const events = (await all(`${L}/v2?startTime=${T}&endTime=${T}`)).reverse();
+      const actors = events.map((e) => [e.user, e.tokenName, e.actorName, e.actorUrn]);
+      expect(actors).toEqual([
+        [
+          { name: 'Vigil', githubLogin: 'system', avatarUrl: '' },
+          undefined,
+          'Vigil',
+          `urn:vigil:${ORG}:schedule:sch%201`,
+        ],
+        [
+          { name: 'Vigil', githubLogin: 'system', avatarUrl: '' },
+          undefined,
+          'Vigil',
+          `urn:vigil:${ORG}:system`,
+        ],
+        [
+          { name: 'deploy-bot', githubLogin: `${ORG}/ops`, avatarUrl: '' },
+          'deploy-bot',
+          'deploy-bot',
+          `urn:vigil:${ORG}:team-token:tok-team`,
+        ],
+        [
+          { name: 'deploy-bot', githubLogin: ORG, avatarUrl: '' },
+          'deploy-bot',
+          'deploy-bot',
+          `urn:vigil:${ORG}:organization-token:tok-organization`,
+        ],
+        // A personal token acts as its user: a person, no actor fields.
+        [{ name: 'Dana', githubLogin: 'dana', avatarUrl: '' }, 'mine', undefined, undefined],
+      ]);
+      // Pulumi's order: the actor fields come last.
+      expect(Object.keys(events[3]!)).toEqual([...ALWAYS, 'tokenID', 'tokenName', 'actorName', 'actorUrn']);
+
+      // As the server records them: an organization token at work, and the server's own first-start records.
+      const created = await api.send('POST', `/api/orgs/${ORG}/tokens`, { name: 'ci-bot', expires: 0 });
+      const { id, tokenValue } = (await created.json()) as { id: string; tokenValue: string };
+      const made = await api.send(
+        'POST',
+        `/api/esc/environments/${ORG}`,
+        { project: 'bots', name: 'ci' },
+        tokenValue,
+      );
+      expect(made.status).toBe(200);
+      const [byToken] = await all(`${L}/v2?q=${encodeURIComponent('event:environment-created env:bots/ci')}`);
+      expect(byToken).toMatchObject({
+        user: { githubLogin: ORG },
+        tokenID: id,
+        tokenName: 'ci-bot',
+        actorName: 'ci-bot',
+        actorUrn: `urn:vigil:${ORG}:organization-token:${id}`,
+      });
+      const bySystem = await all(`${L}/v2?userFilter=system&startTime=${T + 1}`);
+      expect(bySystem.length).toBeGreaterThan(0);
+      for (const e of bySystem)
+        expect(e).toMatchObject({ actorName: 'Vigil', actorUrn: `urn:vigil:${ORG}:system` });
     });
 
     it('lists what the server itself recorded, in the same shape', async () => {

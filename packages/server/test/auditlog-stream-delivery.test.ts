@@ -9,7 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { backoffMs } from '../src/audit/log-stream-delivery.js';
 import { DIALECTS, testDatabase, type TestDatabase } from './support/databases.js';
 import {
+  createEnv,
+  health,
   indexesOf,
+  json,
+  logSize,
   ORG,
   parseSyslog,
   startStreaming,
@@ -71,17 +75,6 @@ for (const dialect of DIALECTS) {
         },
       };
     }
-
-    const json = async (response: Response) => {
-      expect(response.status, await response.clone().text()).toBeLessThan(300);
-      const text = await response.text();
-      return (text ? JSON.parse(text) : {}) as Json;
-    };
-    const createEnv = async (running: StreamingServer, name: string) =>
-      json(await running.call('POST', ENVS, { project: 'app', name }));
-    const health = async (running: StreamingServer, id: string) =>
-      (await json(await running.call('GET', `${S}/${id}`))).health as Json;
-    const logSize = (running: StreamingServer) => running.server.ledger.size(ORG);
 
     it('delivers every event once, signed, as JSON Lines carrying the log index', async () => {
       const { running } = await setup();

@@ -1,12 +1,23 @@
 // Shared setup of the log-stream suites: real receivers (an HTTP endpoint that checks the HMAC, a TCP or TLS
-// syslog collector that parses RFC 5425 octet-counted frames) and a server that can be stopped and started
-// again on the same database.
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+// syslog collector that parses RFC 5425 octet-counted frames, an S3-compatible server) and a server that can be
+// stopped and started again on the same database.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createTcpServer, type Server as NetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
+import { gunzipSync } from 'node:zlib';
 import { generateSignerKey } from '@vigil/ledger';
 import { parseExportLine } from '@vigil/protocol';
+import S3rver from 's3rver';
+import { expect } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createServer, type Server, type ServerOptions } from '../src/server.js';
 import type { TestDatabase } from './support/databases.js';
@@ -231,6 +242,288 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
   }
 }
 
+// ---- calls the suites share ----
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A successful answer's JSON body (`{}` when empty); anything else fails the test with the body. */
+export async function json(response: Response): Promise<Json> {
+  expect(response.status, await response.clone().text()).toBeLessThan(300);
+  const text = await response.text();
+  return (text ? JSON.parse(text) : {}) as Json;
+}
+
+export const createEnv = async (running: StreamingServer, name: string) =>
+  json(await running.call('POST', `/api/esc/environments/${ORG}`, { project: 'app', name }));
+
+/** A stream's `health`, through the API. */
+export const health = async (running: StreamingServer, id: string) =>
+  (await json(await running.call('GET', `/api/orgs/${ORG}/auditlogs/streams/${id}`))).health as Json;
+
+export const logSize = (running: StreamingServer) => running.server.ledger.size(ORG);
+
+/** Every record of the organization's log, parsed, in index order. */
+export async function records(running: StreamingServer): Promise<Json[]> {
+  const out: Json[] = [];
+  for await (const e of running.server.ledger.entries(ORG, 0, await logSize(running)))
+    out.push(JSON.parse(Buffer.from(e.data).toString()) as Json);
+  return out;
+}
+
 /** Distinct delivered indexes, sorted. */
 export const indexesOf = (events: readonly Delivered[]): number[] =>
   [...new Set(events.map((e) => e.index))].sort((a, b) => a - b);
+
+// ---- S3 ----
+
+const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** What a SigV4 signature covers: the canonical request's parts, the scope and the key. */
+export interface SigV4Input {
+  readonly method: string;
+  /** The canonical URI: the path as sent (S3 does not encode it twice). */
+  readonly path: string;
+  /** The canonical query string ('' for none). */
+  readonly query?: string;
+  /** Header values by lower-case name. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly signedHeaders: readonly string[];
+  readonly payloadHash: string;
+  /** `YYYYMMDDTHHMMSSZ` */
+  readonly amzDate: string;
+  readonly region: string;
+  readonly service: string;
+  readonly secretAccessKey: string;
+}
+
+/**
+ * The hex signature of AWS Signature Version 4, written from AWS's specification independently of the `aws4`
+ * package the server signs with, and checked against AWS's published examples (auditlog-stream-s3.test.ts).
+ */
+export function sigV4Signature(i: SigV4Input): string {
+  const canonical = [
+    i.method,
+    i.path,
+    i.query ?? '',
+    ...i.signedHeaders.map((n) => `${n}:${(i.headers[n] ?? '').trim().replace(/\s+/g, ' ')}`),
+    '',
+    i.signedHeaders.join(';'),
+    i.payloadHash,
+  ].join('\n');
+  const day = i.amzDate.slice(0, 8);
+  const scope = `${day}/${i.region}/${i.service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', i.amzDate, scope, sha256Hex(canonical)].join('\n');
+  let key: Buffer = createHmac('sha256', `AWS4${i.secretAccessKey}`).update(day).digest();
+  for (const part of [i.region, i.service, 'aws4_request'])
+    key = createHmac('sha256', key).update(part).digest();
+  return createHmac('sha256', key).update(toSign).digest('hex');
+}
+
+/** What the receiver does with a request: store it, store it but answer 500, refuse connections, never answer. */
+export type S3Mode = 'up' | 'lose-answer' | 'down' | 'hang';
+
+export interface S3Put {
+  readonly key: string;
+  /** Whether the answer Vigil got was a success (`lose-answer` stores the object and answers 500). */
+  readonly acknowledged: boolean;
+}
+
+export interface S3Object {
+  readonly key: string;
+  readonly contentType: string | null;
+  readonly body: Buffer;
+}
+
+export interface S3Receiver {
+  /** The endpoint Vigil is given: the signature-checking front of the S3 server. */
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** Every stored PUT, in arrival order. */
+  readonly puts: S3Put[];
+  /** Requests refused because the access key or the signature did not verify. */
+  readonly badSignatures: number;
+  /** Requests held open by `hang`. */
+  readonly hanging: number;
+  mode(mode: S3Mode): Promise<void>;
+  /** The objects under `prefix`, read from the S3 server itself. */
+  objects(prefix: string): Promise<S3Object[]>;
+  close(): Promise<void>;
+}
+
+const s3Error = (response: ServerResponse, status: number, code: string) =>
+  response
+    .writeHead(status, { 'content-type': 'application/xml' })
+    .end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>refused</Message></Error>`,
+    );
+
+/**
+ * An S3-compatible receiver: `s3rver` (from npm) behind a front that checks AWS Signature Version 4 and the
+ * payload hash (s3rver checks the access key id but not V4 signatures), then hands the request to s3rver
+ * unchanged. The front is what fails on demand (`mode`); s3rver keeps the objects.
+ */
+export async function s3Receiver(): Promise<S3Receiver> {
+  const directory = mkdtempSync(join(tmpdir(), 'vigil-s3-'));
+  const bucket = 'vigil-audit';
+  const region = 'eu-central-1';
+  // s3rver knows one access key, S3RVER; the secret is checked here.
+  const accessKeyId = 'S3RVER';
+  const secretAccessKey = `s3-secret-${Math.random().toString(36).slice(2)}-do-not-leak`;
+  const s3 = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket, configs: [] }],
+  });
+  const { port: s3Port } = await s3.run();
+  const puts: S3Put[] = [];
+  const held = new Set<ServerResponse>();
+  let badSignatures = 0;
+  let mode: S3Mode = 'up';
+
+  /** Why the request's credentials or signature are refused (an S3 error code), or undefined. */
+  function refusal(request: IncomingMessage, body: Buffer): string | undefined {
+    const auth =
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
+        String(request.headers.authorization ?? ''),
+      );
+    if (!auth || auth[1] !== accessKeyId) return 'InvalidAccessKeyId';
+    if (auth[3] !== region) return 'AuthorizationHeaderMalformed';
+    const payloadHash = String(request.headers['x-amz-content-sha256'] ?? '');
+    if (payloadHash !== sha256Hex(body)) return 'XAmzContentSHA256Mismatch';
+    const signedHeaders = auth[4]!.split(';');
+    if (!signedHeaders.includes('host') || !signedHeaders.includes('x-amz-date')) return 'AccessDenied';
+    const headers: Record<string, string> = {};
+    for (const name of signedHeaders) headers[name] = String(request.headers[name] ?? '');
+    const [path, query = ''] = (request.url ?? '/').split('?');
+    const expected = sigV4Signature({
+      method: request.method ?? 'GET',
+      path: path!,
+      query,
+      headers,
+      signedHeaders,
+      payloadHash,
+      amzDate: headers['x-amz-date']!,
+      region,
+      service: 's3',
+      secretAccessKey,
+    });
+    return timingSafeEqual(Buffer.from(expected), Buffer.from(auth[5]!))
+      ? undefined
+      : 'SignatureDoesNotMatch';
+  }
+
+  function forward(request: IncomingMessage, body: Buffer, response: ServerResponse, acknowledged: boolean) {
+    const upstream = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: s3Port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+      },
+      (answer) => {
+        if (answer.statusCode === 200 && request.method === 'PUT')
+          puts.push({
+            key: decodeURIComponent((request.url ?? '').split('?')[0]!.slice(bucket.length + 2)),
+            acknowledged,
+          });
+        if (acknowledged) {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        } else {
+          answer.resume();
+          s3Error(response, 500, 'InternalError');
+        }
+      },
+    );
+    upstream.on('error', () => s3Error(response, 502, 'BadGateway'));
+    upstream.end(body);
+  }
+
+  const front = createHttpServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      if (mode === 'hang') {
+        held.add(response);
+        return;
+      }
+      const body = Buffer.concat(chunks);
+      const refused = refusal(request, body);
+      if (refused !== undefined) {
+        badSignatures++;
+        s3Error(response, 403, refused);
+        return;
+      }
+      forward(request, body, response, mode !== 'lose-answer');
+    });
+  });
+  const listen = (port: number) =>
+    new Promise<void>((resolve) => front.listen(port, '127.0.0.1', () => resolve()));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const r of held) r.destroy();
+      held.clear();
+      front.closeAllConnections();
+      front.close(() => resolve());
+    });
+  await listen(0);
+  const port = (front.address() as { port: number }).port;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket,
+    region,
+    accessKeyId,
+    secretAccessKey,
+    puts,
+    get badSignatures() {
+      return badSignatures;
+    },
+    get hanging() {
+      return held.size;
+    },
+    async mode(next) {
+      if (mode === 'down' && next !== 'down') await listen(port);
+      if (mode !== 'down' && next === 'down') await stop();
+      if (mode === 'hang' && next !== 'hang') {
+        for (const r of held) r.destroy();
+        held.clear();
+      }
+      mode = next;
+    },
+    async objects(prefix) {
+      const base = `http://127.0.0.1:${s3Port}/${bucket}`;
+      const listing = await (await fetch(`${base}?list-type=2&prefix=${encodeURIComponent(prefix)}`)).text();
+      const keys = [...listing.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1]!);
+      return Promise.all(
+        keys.map(async (key) => {
+          const got = await fetch(`${base}/${key}`);
+          return {
+            key,
+            contentType: got.headers.get('content-type'),
+            body: Buffer.from(await got.arrayBuffer()),
+          };
+        }),
+      );
+    },
+    async close() {
+      if (mode !== 'down') await stop();
+      await s3.close();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An object's events: its body gunzipped, each JSON line decoded. */
+export const objectEvents = (object: S3Object): Delivered[] =>
+  gunzipSync(object.body)
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => decode(Buffer.from(line)));

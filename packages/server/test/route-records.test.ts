@@ -6,6 +6,13 @@ import { ADMIN_TOKEN, startServer, type RunningServer } from './support/server.j
 
 const ORG = 'acme';
 const E = `/api/esc/environments/${ORG}/app/prod`;
+/** An S3 connection for the export routes (nothing listens on the discard port). */
+const EXPORT_CONNECTION = {
+  endpoint: 'http://127.0.0.1:9',
+  pathStyle: true,
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'not-a-real-secret-access-key',
+};
 
 interface Case {
   /** `METHOD /url/pattern` as Fastify registered it. */
@@ -310,6 +317,31 @@ describe('every route records what it declares', () => {
     {
       route: 'DELETE /api/orgs/:org/auditlogs/streams/:streamID',
       call: () => send('DELETE', `/api/orgs/${ORG}/auditlogs/streams/${state.stream}`),
+    },
+    {
+      route: 'POST /api/orgs/:org/auditlogs/export/config',
+      call: () =>
+        send('POST', `/api/orgs/${ORG}/auditlogs/export/config`, {
+          newEnabled: false,
+          newS3Configuration: { s3BucketName: 'audit', iamRoleArn: '', ...EXPORT_CONNECTION },
+        }),
+    },
+    {
+      // Nothing listens there: the answer is 200 with the failure as its message, and the attempt is recorded.
+      route: 'POST /api/orgs/:org/auditlogs/export/config/test',
+      call: () => send('POST', `/api/orgs/${ORG}/auditlogs/export/config/test`, { s3BucketName: 'audit' }),
+    },
+    {
+      route: 'POST /api/orgs/:org/auditlogs/export/config/force',
+      call: () =>
+        send(
+          'POST',
+          `/api/orgs/${ORG}/auditlogs/export/config/force?timestamp=${Math.floor(Date.now() / 1000)}`,
+        ),
+    },
+    {
+      route: 'DELETE /api/orgs/:org/auditlogs/export/config',
+      call: () => send('DELETE', `/api/orgs/${ORG}/auditlogs/export/config`),
     },
   ];
 

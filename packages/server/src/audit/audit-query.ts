@@ -1,9 +1,10 @@
 import type { EventId } from '@vigil/protocol';
+import { sql, type Kysely } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
+import type { Database } from '../storage/schema.js';
 import type { QueryNode } from './query-language.js';
-import { compileQuery } from './query-sql.js';
-import { sql } from 'kysely';
+import { compileQuery, type Column } from './query-sql.js';
 
 /**
  * Which entries of an organization's log a list or export selects. Positions and times are the log's: `before`
@@ -29,47 +30,114 @@ export interface SelectedEntry {
 
 /** Rows read per query when an export streams the whole selection. */
 export const EXPORT_READ_PAGE = 1000;
+/** Indexes per block of the time summary (see `createTimeSummary`). */
+export const TIME_BLOCK = 1024;
+/** Blocks summarized per statement while a summary catches up (bounds how long one read holds SQLite). */
+const SUMMARY_CHUNK_BLOCKS = 64;
+/** Index intervals read one by one for a time-bounded page; further candidate blocks are read as one interval. */
+const MAX_INTERVALS = 16;
+
+/**
+ * PostgreSQL, for one page read: no bitmap scans, no sorts. Without statistics (a table not yet analyzed, e.g.
+ * with autovacuum off) it guesses that a few entries match and reads them all through a bitmap, then sorts them:
+ * O(size) a page, O(size²) an export. Left without those, its one plan is the index walk.
+ */
+const WALK_ONLY = sql`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`;
+
+/**
+ * A half-open interval of log indexes `[lo, hi)` (`hi` undefined: no upper bound) that may hold selected entries;
+ * `inside`: every entry in it is known to lie within the time bounds, which need no test there.
+ */
+interface Interval {
+  readonly lo: number;
+  readonly hi: number | undefined;
+  readonly inside: boolean;
+}
 
 /**
  * Reads the `audit_events` index, newest first, joined to the entries it points at. Keyset paging on the log
  * index: a page is "the `limit` highest indexes below `before`", so pages neither skip nor repeat entries however
  * many share a timestamp, and entries appended meanwhile (higher indexes) never shift a later page.
+ *
+ * Every page walks one index in index order and stops once it has the page, whatever the log's size: the primary
+ * key, or the index of the one filter that drives the page (`drivingIndex`); time bounds become index intervals
+ * through the time summary.
  */
-/** How far in the past an upper time bound may lie and still count as "the present" (clock skew, slow clients). */
-export const PRESENT_SKEW_MS = 5 * 60_000;
-
-function reachesPresent(untilMs: number | undefined): boolean {
-  return untilMs === undefined || untilMs >= Date.now() - PRESENT_SKEW_MS;
-}
-
 export function createAuditQuery(ledger: LedgerStore) {
-  const reader = ledger.storage.reader;
+  const { reader, dialect } = ledger.storage;
+  const times = createTimeSummary(ledger);
 
   /** The log's id, or undefined for an organization nothing was ever recorded for (an empty log). */
   const logId = (org: string): Promise<number | undefined> => ledger.findLogId(org);
 
-  async function read(id: number, selection: AuditSelection, limit: number): Promise<SelectedEntry[]> {
-    let query = reader
-      .selectFrom('audit_events as a')
-      .innerJoin('ledger_entries as l', (join) =>
-        join.onRef('l.log_id', '=', 'a.log_id').onRef('l.idx', '=', 'a.idx'),
-      )
-      .select(['a.idx', 'l.data'])
-      .where('a.log_id', '=', id);
-    if (selection.before !== undefined) query = query.where('a.idx', '<', selection.before);
-    // A range that reaches the present (the newest page, V1's `startTime=now`) is read newest-first along the
-    // primary key: `+a.time` keeps SQLite from choosing the time index, which would read the whole range and
-    // sort it (O(log size) instead of O(1) per page). A range that ends in the past keeps the time index.
-    const time = reachesPresent(selection.untilMs) ? sql<number>`+a.time` : sql<number>`a.time`;
-    if (selection.fromMs !== undefined) query = query.where(time, '>=', selection.fromMs);
-    if (selection.untilMs !== undefined) query = query.where(time, '<', selection.untilMs);
-    if (selection.login !== undefined)
-      query = query.where('a.actor_login', '=', selection.login.toLowerCase());
-    if (selection.event !== undefined) query = query.where('a.event', '=', selection.event);
-    // In SQL, so the keyset stays exact: a page is the `limit` highest matching indexes below `before`.
-    if (selection.query !== undefined) query = query.where(compileQuery(selection.query));
-    const rows = await query.orderBy('a.idx', 'desc').limit(limit).execute();
+  /** Up to `limit` entries with indexes in `interval` that meet `condition`, newest first. */
+  async function readInterval(
+    db: Kysely<Database>,
+    id: number,
+    condition: QueryNode | undefined,
+    driver: Driver | undefined,
+    interval: Interval,
+    limit: number,
+  ): Promise<SelectedEntry[]> {
+    const where = [
+      sql`a.log_id = ${id}`,
+      ...(interval.lo > 0 ? [sql`a.idx >= ${interval.lo}`] : []),
+      ...(interval.hi === undefined ? [] : [sql`a.idx < ${interval.hi}`]),
+      // In SQL, so the keyset stays exact: a page is the `limit` highest matching indexes below `before`.
+      ...(condition ? [compileQuery(condition, { dialect, indexed: new Set(driver?.columns ?? []) })] : []),
+    ];
+    // SQLite has no statistics to choose by (offered the actor index for `actor:… event:…`, it walks the primary
+    // key and tests both): it is told the driving index.
+    const hint = driver && dialect === 'sqlite' ? sql` INDEXED BY ${sql.id(driver.index)}` : sql``;
+    // The page's indexes first, then only their entries: the join never steers the plan.
+    const { rows } = await sql<{ idx: number; data: Uint8Array }>`
+      SELECT p.idx, l.data
+      FROM (SELECT a.idx FROM audit_events AS a${hint} WHERE ${sql.join(where, sql` AND `)}
+            ORDER BY a.idx DESC LIMIT ${limit}) AS p
+      JOIN ledger_entries AS l ON l.log_id = ${id} AND l.idx = p.idx
+      ORDER BY p.idx DESC`.execute(db);
     return rows.map((r) => ({ index: Number(r.idx), data: toBytes(r.data) }));
+  }
+
+  /** `read` on PostgreSQL runs in a transaction that leaves its planner only index walks (`WALK_ONLY`). */
+  const walking = <T>(f: (db: Kysely<Database>) => Promise<T>): Promise<T> =>
+    dialect === 'postgres'
+      ? reader.transaction().execute(async (tx) => {
+          await WALK_ONLY.execute(tx);
+          return f(tx);
+        })
+      : f(reader);
+
+  async function read(id: number, selection: AuditSelection, limit: number): Promise<SelectedEntry[]> {
+    const terms = conjuncts(selection);
+    const { fromMs, untilMs } = timeBounds(terms);
+    if (fromMs !== undefined && untilMs !== undefined && fromMs >= untilMs) return [];
+    const intervals =
+      fromMs === undefined && untilMs === undefined
+        ? [{ lo: 0, hi: selection.before, inside: true }]
+        : await times.intervals(id, { fromMs, untilMs, before: selection.before });
+    const and = (ts: QueryNode[]) => (ts.length === 0 ? undefined : { kind: 'and' as const, terms: ts });
+    const condition = and(terms);
+    // Where the time bounds are known to hold, the rows are not tested against them (and a filter's index stays
+    // covering: `time` is in none).
+    const timeless = and(terms.filter((t) => t.kind !== 'time'));
+    const driver = drivingIndex(terms);
+    return walking(async (db) => {
+      const out: SelectedEntry[] = [];
+      for (const interval of intervals) {
+        const found = await readInterval(
+          db,
+          id,
+          interval.inside ? timeless : condition,
+          driver,
+          interval,
+          limit - out.length,
+        );
+        out.push(...found);
+        if (out.length >= limit) break;
+      }
+      return out;
+    });
   }
 
   return {
@@ -110,3 +178,184 @@ export function createAuditQuery(ledger: LedgerStore) {
 }
 
 export type AuditQuery = ReturnType<typeof createAuditQuery>;
+
+/** The selection as terms that must all hold: its filters as query terms, then `q` split at its top-level ANDs. */
+function conjuncts(selection: AuditSelection): QueryNode[] {
+  const terms: QueryNode[] = [];
+  if (selection.fromMs !== undefined || selection.untilMs !== undefined)
+    terms.push({
+      kind: 'time',
+      ...(selection.fromMs === undefined ? {} : { fromMs: selection.fromMs }),
+      ...(selection.untilMs === undefined ? {} : { untilMs: selection.untilMs }),
+    });
+  if (selection.login !== undefined) terms.push({ kind: 'actor', login: selection.login.toLowerCase() });
+  if (selection.event !== undefined) terms.push({ kind: 'event', ids: [selection.event] });
+  const split = (node: QueryNode): QueryNode[] => (node.kind === 'and' ? node.terms.flatMap(split) : [node]);
+  if (selection.query !== undefined) terms.push(...split(selection.query));
+  return terms;
+}
+
+/** The tightest time bounds the terms impose (each `time` term is also tested row by row). */
+function timeBounds(terms: readonly QueryNode[]): { fromMs?: number; untilMs?: number } {
+  let fromMs: number | undefined;
+  let untilMs: number | undefined;
+  for (const t of terms) {
+    if (t.kind !== 'time') continue;
+    if (t.fromMs !== undefined) fromMs = Math.max(fromMs ?? t.fromMs, t.fromMs);
+    if (t.untilMs !== undefined) untilMs = Math.min(untilMs ?? t.untilMs, t.untilMs);
+  }
+  return { ...(fromMs === undefined ? {} : { fromMs }), ...(untilMs === undefined ? {} : { untilMs }) };
+}
+
+/** An index that serves a filter in log-index order, and the columns of the filter. */
+interface Driver {
+  readonly index: string;
+  readonly columns: readonly Column[];
+}
+
+/** Drivers, first choice first: the one a page walks is the first that a term of the selection can use. */
+const DRIVERS: ReadonlyArray<Driver & { readonly serves: (term: QueryNode) => boolean }> = [
+  // Environment filtered inside the index, after idx (migration 0010).
+  {
+    index: 'audit_events_project',
+    columns: ['project', 'environment'],
+    serves: (t) => t.kind === 'project' || (t.kind === 'environment' && t.project !== undefined),
+  },
+  { index: 'audit_events_actor', columns: ['actor_login'], serves: (t) => t.kind === 'actor' },
+  {
+    index: 'audit_events_ip',
+    columns: ['source_ip_key'],
+    serves: (t) => t.kind === 'ip' && Buffer.compare(t.low, t.high) === 0,
+  },
+  {
+    index: 'audit_events_event',
+    columns: ['event'],
+    serves: (t) => t.kind === 'event' && t.ids.length === 1,
+  },
+];
+
+/**
+ * The index that drives a page: the first of `DRIVERS` that one of the terms (all ANDed) can walk in log-index
+ * order. None: the primary key, every term tested row by row. A set of event types or an address block never
+ * drives: their indexes would read every match and sort them.
+ */
+function drivingIndex(terms: readonly QueryNode[]): Driver | undefined {
+  return DRIVERS.find((d) => terms.some(d.serves));
+}
+
+/** Per log: the earliest and latest `time` of each complete block of `TIME_BLOCK` indexes. */
+interface LogTimes {
+  /** Blocks `[0, blocks)` are summarized; entries from index `blocks · TIME_BLOCK` on (the tail) are always read. */
+  blocks: number;
+  readonly min: number[];
+  readonly max: number[];
+  /** The refresh under way: concurrent reads wait for it rather than start their own. */
+  refreshing: Promise<void> | undefined;
+}
+
+/**
+ * Turns time bounds into the log-index intervals that can hold matching entries. Times follow indexes only
+ * roughly (a record's time is taken before it is sequenced, by any server process, and the log accepts any
+ * time), so no index interval can be derived from times alone; a block of `TIME_BLOCK` indexes whose earliest
+ * and latest times miss the bounds holds no match, though, and is skipped. A range of the past is thus read from
+ * its own blocks, newest first, and a page stops as soon as it is full: O(page + TIME_BLOCK), not O(range) as a
+ * time index sorted by log index would be, nor O(newer entries) as a walk from the newest entry would be.
+ *
+ * Blocks below the newest entry's block are complete (a log's entries commit in index order) and immutable (the
+ * index refuses rewrites), so a summary never goes stale; it is kept in memory per log, built on the first
+ * time-bounded read (one pass over the index, `SUMMARY_CHUNK_BLOCKS` blocks a statement) and extended by each
+ * later one with the blocks completed since. Results never depend on it: the tail after it is always read.
+ */
+function createTimeSummary(ledger: LedgerStore) {
+  const reader = ledger.storage.reader;
+  const logs = new Map<number, LogTimes>();
+
+  async function refresh(id: number, log: LogTimes): Promise<void> {
+    const top = await reader
+      .selectFrom('audit_events')
+      .select((eb) => eb.fn.max('idx').as('top'))
+      .where('log_id', '=', id)
+      .executeTakeFirst();
+    const complete =
+      top?.top === null || top?.top === undefined ? 0 : Math.floor(Number(top.top) / TIME_BLOCK);
+    while (log.blocks < complete) {
+      const from = log.blocks;
+      const until = Math.min(complete, from + SUMMARY_CHUNK_BLOCKS);
+      const block = sql<number>`a.idx / ${sql.lit(TIME_BLOCK)}`;
+      const rows = await reader
+        .selectFrom('audit_events as a')
+        .select((eb) => [block.as('block'), eb.fn.min('a.time').as('lo'), eb.fn.max('a.time').as('hi')])
+        .where('a.log_id', '=', id)
+        .where('a.idx', '>=', from * TIME_BLOCK)
+        .where('a.idx', '<', until * TIME_BLOCK)
+        .groupBy(block)
+        .execute();
+      for (let b = from; b < until; b++) {
+        log.min[b] = Infinity;
+        log.max[b] = -Infinity;
+      }
+      for (const r of rows) {
+        log.min[Number(r.block)] = Number(r.lo);
+        log.max[Number(r.block)] = Number(r.hi);
+      }
+      log.blocks = until;
+      // Let requests in between chunks (SQLite reads run on the event loop).
+      if (log.blocks < complete) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async function current(id: number): Promise<LogTimes> {
+    let log = logs.get(id);
+    if (!log) {
+      log = { blocks: 0, min: [], max: [], refreshing: undefined };
+      logs.set(id, log);
+    }
+    // One O(log n) look at the newest index per time-bounded read; new blocks are summarized when complete.
+    if (!log.refreshing) {
+      const entry = log;
+      entry.refreshing = refresh(id, entry).finally(() => (entry.refreshing = undefined));
+    }
+    await log.refreshing;
+    return log;
+  }
+
+  return {
+    /** The intervals below `before` that may hold entries with times in `[fromMs, untilMs)`, newest first. */
+    async intervals(
+      id: number,
+      bounds: { fromMs?: number | undefined; untilMs?: number | undefined; before?: number | undefined },
+    ): Promise<Interval[]> {
+      const log = await current(id);
+      const from = bounds.fromMs ?? -Infinity;
+      const until = bounds.untilMs ?? Infinity;
+      const before = bounds.before ?? Infinity;
+      const end = log.blocks * TIME_BLOCK;
+      const out: Interval[] = [];
+      // The interval being gathered: its upper end, and whether its blocks lie inside the bounds.
+      let open: { hi: number; inside: boolean } | undefined;
+      const close = (lo: number) => {
+        if (open) out.push({ lo, hi: Number.isFinite(open.hi) ? open.hi : undefined, inside: open.inside });
+        open = undefined;
+      };
+      // The tail, after the summary: always read, every row tested.
+      if (before > end) open = { hi: before, inside: false };
+      for (let b = Math.min(log.blocks, Math.ceil(before / TIME_BLOCK)) - 1; b >= 0; b--) {
+        const min = log.min[b]!;
+        const max = log.max[b]!;
+        const hit = max >= from && min < until;
+        const inside = hit && min >= from && max < until;
+        if (open && (!hit || open.inside !== inside)) close((b + 1) * TIME_BLOCK);
+        if (hit && !open) open = { hi: Math.min(before, (b + 1) * TIME_BLOCK), inside };
+      }
+      close(0);
+      // Many scattered blocks (times far from index order): the rest as one interval, exact all the same.
+      if (out.length > MAX_INTERVALS)
+        out.splice(MAX_INTERVALS - 1, Infinity, {
+          lo: out.at(-1)!.lo,
+          hi: out[MAX_INTERVALS - 1]!.hi,
+          inside: false,
+        });
+      return out;
+    },
+  };
+}

@@ -7,22 +7,27 @@ export const CSV_HEADER =
 /** RFC 4180 line ending. */
 const CRLF = '\r\n';
 
-/** One CSV line (with its CRLF) per event: Pulumi's columns, RFC 3339 UTC seconds, `true`/`false`. */
+/**
+ * One CSV line (with its CRLF) per event: Pulumi's columns, RFC 3339 UTC seconds, `true`/`false`. Exports call it
+ * for every entry: one concatenation, no intermediate array.
+ */
 export function csvLine(event: AuditLogEvent): string {
   return (
-    [
-      rfc3339(event.timestamp),
-      event.user.name,
-      event.user.githubLogin,
-      event.event,
-      event.description,
-      event.sourceIP,
-      String(event.reqOrgAdmin === true),
-      String(event.reqStackAdmin === true),
-      String(event.authFailure === true),
-    ]
-      .map(csvCell)
-      .join(',') + CRLF
+    csvCell(rfc3339(event.timestamp)) +
+    ',' +
+    csvCell(event.user.name) +
+    ',' +
+    csvCell(event.user.githubLogin) +
+    ',' +
+    csvCell(event.event) +
+    ',' +
+    csvCell(event.description) +
+    ',' +
+    csvCell(event.sourceIP) +
+    (event.reqOrgAdmin === true ? ',true' : ',false') +
+    (event.reqStackAdmin === true ? ',true' : ',false') +
+    (event.authFailure === true ? ',true' : ',false') +
+    CRLF
   );
 }
 
@@ -32,6 +37,10 @@ export function csvHeaderLine(): string {
 
 /** Characters that make a spreadsheet evaluate a cell as a formula (OWASP "CSV injection"). */
 const FORMULA_START = /^[=+\-@\t\r]/;
+/** Characters that make RFC 4180 quote a cell. */
+const QUOTED = /[",\r\n]/;
+/** Either: most cells have neither, and are written as they are after one test. */
+const SPECIAL = /^[=+\-@\t\r]|[",\r\n]/;
 
 /**
  * One cell. Text that a spreadsheet would execute (starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading
@@ -39,18 +48,36 @@ const FORMULA_START = /^[=+\-@\t\r]/;
  * Descriptions quote user-chosen names and values (tags, team descriptions): they are attacker-controlled.
  */
 export function csvCell(value: string): string {
+  if (!SPECIAL.test(value)) return value;
   const safe = FORMULA_START.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+  return QUOTED.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
-/** Unix seconds → `2021-04-11T23:51:45Z`. */
+const DAY_SECONDS = 86_400;
+/** Largest magnitude of a JavaScript date, in milliseconds, less a day (the day's start must be a date too). */
+const MAX_DATE_MS = 8.64e15 - DAY_SECONDS * 1000;
+
+/** Unix seconds → `2021-04-11T23:51:45Z` (a year beyond 9999 or before 0 as `toISOString` writes it). */
 export function rfc3339(seconds: number): string {
-  // Exports format runs of events from the same second: remember the last one.
-  if (seconds !== lastSeconds) {
-    lastSeconds = seconds;
-    lastText = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Exports format runs of events from the same second, and of the same day: remember the last of each.
+  if (seconds === last.seconds) return last.text;
+  if (!Number.isInteger(seconds) || Math.abs(seconds * 1000) > MAX_DATE_MS)
+    return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const day = Math.floor(seconds / DAY_SECONDS);
+  if (day !== last.day) {
+    const iso = new Date(day * DAY_SECONDS * 1000).toISOString();
+    last.day = day;
+    last.date = iso.slice(0, iso.indexOf('T') + 1);
   }
-  return lastText;
+  const s = seconds - day * DAY_SECONDS;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  last.seconds = seconds;
+  last.text = `${last.date}${two(h)}:${two(m)}:${two(s % 60)}Z`;
+  return last.text;
 }
-let lastSeconds = Number.NaN;
-let lastText = '';
+const last = { seconds: Number.NaN, text: '', day: Number.NaN, date: '' };
+
+function two(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}

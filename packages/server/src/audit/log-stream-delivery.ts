@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { SecretBox } from '../environments/secret-box.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
+import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/storage.js';
-import type { SelectedEntry } from './audit-query.js';
 import {
   advanceCursor,
   dueStreams,
@@ -17,11 +18,12 @@ import {
 } from './log-stream-store.js';
 import { parseQuery } from './query-language.js';
 import { compileQuery } from './query-sql.js';
+import { deliverS3, type TimedEntry } from './s3-sink.js';
 import { DeliveryError } from './stream-delivery-error.js';
 import { deliverSyslog } from './syslog-sink.js';
 import { deliverWebhook } from './webhook-sink.js';
 
-/** Most events in one delivery (one webhook body, one syslog connection). */
+/** Most events in one delivery (one webhook body, one syslog connection, an s3 object per hour it spans). */
 export const STREAM_BATCH = 500;
 /** How often a process looks for streams to deliver: events leave within about this long of being recorded. */
 export const STREAM_INTERVAL_MS = 1000;
@@ -51,6 +53,85 @@ export function backoffMs(
   const max = options.maxMs ?? STREAM_BACKOFF_MAX_MS;
   const cap = Math.min(max, base * 2 ** Math.min(Math.max(failures - 1, 0), 30));
   return Math.round(cap / 2 + random() * (cap / 2));
+}
+
+/** Which entries of a log a read covers: indexes `[from, until)`, and record times `[since, before)` if given. */
+export interface EntryRange {
+  readonly from: number;
+  readonly until: number;
+  readonly since?: number;
+  readonly before?: number;
+}
+
+/**
+ * Audit records of the log `logId` in `range` that pass the filter `q` (a stream's, validated when it was stored),
+ * oldest first, at most `STREAM_BATCH`: read on the reader connection, as the index and the entries' bytes.
+ */
+export async function readStreamEntries(
+  reader: Kysely<Database>,
+  logId: number,
+  q: string | undefined,
+  range: EntryRange,
+): Promise<TimedEntry[]> {
+  let query = reader
+    .withTables<LogStreamTables>()
+    .selectFrom('audit_events as a')
+    .innerJoin('ledger_entries as l', (join) =>
+      join.onRef('l.log_id', '=', 'a.log_id').onRef('l.idx', '=', 'a.idx'),
+    )
+    .select(['a.idx', 'a.time', 'l.data'])
+    .where('a.log_id', '=', logId)
+    .where('a.idx', '>=', range.from)
+    .where('a.idx', '<', range.until);
+  if (range.since !== undefined) query = query.where('a.time', '>=', range.since);
+  if (range.before !== undefined) query = query.where('a.time', '<', range.before);
+  // The filter compiles to bound parameters only.
+  const filter = q === undefined ? undefined : parseQuery(q);
+  if (filter !== undefined) query = query.where(compileQuery(filter));
+  const rows = await query.orderBy('a.idx', 'asc').limit(STREAM_BATCH).execute();
+  return rows.map((r) => ({ index: Number(r.idx), time: Number(r.time), data: toBytes(r.data) }));
+}
+
+/** The first and one past the last index of the log's records in `[since, before)` (epoch ms), if any. */
+export async function entryRangeOfTimes(
+  reader: Kysely<Database>,
+  logId: number,
+  times: { readonly since: number; readonly before: number },
+): Promise<{ from: number; until: number } | undefined> {
+  const row = await reader
+    .selectFrom('audit_events')
+    .select((eb) => [eb.fn.min('idx').as('first'), eb.fn.max('idx').as('last')])
+    .where('log_id', '=', logId)
+    .where('time', '>=', times.since)
+    .where('time', '<', times.before)
+    .executeTakeFirst();
+  if (row?.first === null || row?.first === undefined || row.last === null) return undefined;
+  return { from: Number(row.first), until: Number(row.last) + 1 };
+}
+
+/** The stream's sealed secret (webhook HMAC key, s3 secret access key), opened. */
+export async function openStreamSecret(
+  reader: Kysely<Database>,
+  secrets: SecretBox,
+  streamId: string,
+): Promise<string> {
+  const sealed = await streamSecret(reader, streamId);
+  if (!sealed) throw new DeliveryError('the destination has no secret');
+  return Buffer.from(secrets.open(sealed, streamSecretAad(streamId))).toString('utf8');
+}
+
+/** Sends one batch to the stream's destination; resolves once the receiver acknowledged all of it. */
+export async function sendToStream(
+  stream: LogStream,
+  entries: readonly TimedEntry[],
+  context: { reader: Kysely<Database>; secrets: SecretBox; timeoutMs: number },
+): Promise<void> {
+  const d = stream.destination;
+  const { timeoutMs } = context;
+  if (d.kind === 'syslog') return deliverSyslog(d, entries, { timeoutMs });
+  const secret = await openStreamSecret(context.reader, context.secrets, stream.id);
+  if (d.kind === 's3') return deliverS3(d, secret, entries, { timeoutMs });
+  return deliverWebhook(d.url, secret, entries, { timeoutMs, streamId: stream.id });
 }
 
 export interface StreamDeliveryDeps {
@@ -92,34 +173,7 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
   let looking: Promise<void> | undefined;
 
   const logId = (org: string): Promise<number | undefined> => ledger.findLogId(org);
-
-  /** Audit records in `[from, until)` that pass the stream's filter, oldest first, at most `STREAM_BATCH`. */
-  async function read(id: number, stream: LogStream, from: number, until: number): Promise<SelectedEntry[]> {
-    let query = reader
-      .withTables<LogStreamTables>()
-      .selectFrom('audit_events as a')
-      .innerJoin('ledger_entries as l', (join) =>
-        join.onRef('l.log_id', '=', 'a.log_id').onRef('l.idx', '=', 'a.idx'),
-      )
-      .select(['a.idx', 'l.data'])
-      .where('a.log_id', '=', id)
-      .where('a.idx', '>=', from)
-      .where('a.idx', '<', until);
-    // The filter was validated when it was stored; it compiles to bound parameters only.
-    const filter = stream.query === undefined ? undefined : parseQuery(stream.query);
-    if (filter !== undefined) query = query.where(compileQuery(filter));
-    const rows = await query.orderBy('a.idx', 'asc').limit(STREAM_BATCH).execute();
-    return rows.map((r) => ({ index: Number(r.idx), data: toBytes(r.data) }));
-  }
-
-  async function send(stream: LogStream, entries: readonly SelectedEntry[]): Promise<void> {
-    const d = stream.destination;
-    if (d.kind === 'syslog') return deliverSyslog(d, entries, { timeoutMs });
-    const sealed = await streamSecret(reader, stream.id);
-    if (!sealed) throw new DeliveryError('the destination has no secret');
-    const secret = Buffer.from(secrets.open(sealed, streamSecretAad(stream.id))).toString('utf8');
-    return deliverWebhook(d.url, secret, entries, { timeoutMs, streamId: stream.id });
-  }
+  const sending = { reader, secrets, timeoutMs };
 
   async function deliver(due: LogStream): Promise<void> {
     if (!(await takeLease(storage.db, due.id, owner, now(), now() + leaseMs))) return;
@@ -137,8 +191,8 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
       for (let batch = 0; batch < STREAM_BATCHES_PER_LOOK && !stopping; batch++) {
         const size = await ledger.size(stream.org);
         if (cursor >= size) return;
-        const entries = await read(id, stream, cursor, size);
-        if (entries.length > 0) await send(stream, entries);
+        const entries = await readStreamEntries(reader, id, stream.query, { from: cursor, until: size });
+        if (entries.length > 0) await sendToStream(stream, entries, sending);
         const to = entries.length < STREAM_BATCH ? size : entries.at(-1)!.index + 1;
         if (!(await advanceCursor(storage.db, stream.id, owner, cursor, to, now(), entries.length > 0)))
           return;

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../storage/schema.js';
 
-/** Where a stream delivers: an HTTP(S) endpoint, or a syslog collector over TCP (TLS when `tls`). */
+/**
+ * Where a stream delivers: an HTTP(S) endpoint, a syslog collector over TCP (TLS when `tls`), or a bucket of
+ * S3-compatible object storage.
+ */
 export type StreamDestination =
   | { readonly kind: 'webhook'; readonly url: string }
   | {
@@ -12,7 +15,28 @@ export type StreamDestination =
       readonly tls: boolean;
       /** PEM certificates trusted for the collector (its own CA); the system's when absent. */
       readonly ca?: string;
-    };
+    }
+  | S3Destination;
+
+/** An S3-compatible bucket. The secret access key is not here: it is sealed in the row, as a webhook's secret. */
+export interface S3Destination {
+  readonly kind: 's3';
+  /** The service's origin (`https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`): no path, no query. */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** Key prefix without leading or trailing `/`; `''` writes at the bucket's root. */
+  readonly prefix: string;
+  /** The SigV4 signing region. */
+  readonly region: string;
+  readonly accessKeyId: string;
+  /** Path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted (`bucket.endpoint/key`). */
+  readonly pathStyle: boolean;
+  /** Pulumi's `iamRoleArn`, kept only to be answered back by `…/export/config`: nothing signs with it. */
+  readonly iamRoleArn?: string;
+}
+
+/** The destination kinds (the `kind` column's check constraint, migrations 0008 and 0009). */
+export type StreamKind = StreamDestination['kind'];
 
 /** A log stream and its delivery state. Times are epoch milliseconds. Never holds its secret. */
 export interface LogStream {
@@ -44,10 +68,11 @@ export type LogStreamTables = {
     id: string;
     org: string;
     name: string;
-    kind: 'webhook' | 'syslog';
+    kind: StreamKind;
     /** The destination as JSON (`StreamDestination` without `kind`). */
     destination: string;
     query: string | null;
+    /** A webhook's HMAC secret or an s3 destination's secret access key, sealed (never answered). */
     secret_sealed: Uint8Array | null;
     paused: number;
     cursor: number;
@@ -131,11 +156,29 @@ export async function orgStreams(db: Executor, org: string): Promise<LogStream[]
 }
 
 export async function findStream(db: Executor, org: string, id: string): Promise<LogStream | undefined> {
+  return findStreamBy(db, org, 'id', id);
+}
+
+/** The organization's stream of this name (names are unique per organization). */
+export async function findStreamNamed(
+  db: Executor,
+  org: string,
+  name: string,
+): Promise<LogStream | undefined> {
+  return findStreamBy(db, org, 'name', name);
+}
+
+async function findStreamBy(
+  db: Executor,
+  org: string,
+  column: 'id' | 'name',
+  value: string,
+): Promise<LogStream | undefined> {
   const row = await tables(db)
     .selectFrom('audit_log_streams')
     .select(COLUMNS)
     .where('org', '=', org)
-    .where('id', '=', id)
+    .where(column, '=', value)
     .executeTakeFirst();
   return row && fromRow({ ...row, secret_sealed: null, lease_owner: null, lease_until: null });
 }
@@ -213,7 +256,7 @@ export async function dueStreams(db: Executor, now: number): Promise<LogStream[]
   return rows.map((r) => fromRow({ ...r, secret_sealed: null, lease_owner: null, lease_until: null }));
 }
 
-/** The sealed webhook secret of a stream, for the delivery that signs with it. */
+/** The sealed secret of a stream (webhook HMAC key, s3 secret access key), for the delivery that signs with it. */
 export async function streamSecret(db: Executor, id: string): Promise<Uint8Array | undefined> {
   const row = await tables(db)
     .selectFrom('audit_log_streams')

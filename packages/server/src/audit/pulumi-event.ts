@@ -1,4 +1,4 @@
-import { isEventId, eventType } from '@vigil/protocol';
+import { EVENT_TYPES } from '@vigil/protocol';
 
 /** Pulumi's `UserInfo` (audit-log reference §1.4); `avatarUrl` is `""` when unknown. */
 export interface AuditLogUser {
@@ -8,8 +8,8 @@ export interface AuditLogUser {
 }
 
 /**
- * Pulumi's `AuditLogEvent`, fields in its `x-order`. The first five are always present; token fields are omitted
- * when empty and the booleans when false, as Pulumi's Go encoder does (`omitempty`/`omitzero`).
+ * Pulumi's `AuditLogEvent`, fields in its `x-order`. The first five are always present; the token and actor fields
+ * are omitted when empty and the booleans when false, as Pulumi's Go encoder does (`omitempty`/`omitzero`).
  */
 export interface AuditLogEvent {
   readonly timestamp: number;
@@ -22,39 +22,83 @@ export interface AuditLogEvent {
   readonly reqOrgAdmin?: true;
   readonly reqStackAdmin?: true;
   readonly authFailure?: true;
+  /** Display name of a non-human actor (`nonHumanActor`). */
+  readonly actorName?: string;
+  /** Vigil's URN of a non-human actor (`nonHumanActor`). */
+  readonly actorUrn?: string;
 }
+
+/** Event ids whose catalog entry requires stack admin (Vigil's records do not carry `reqStackAdmin`). */
+const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(
+  EVENT_TYPES.filter((e) => e.requiresStackAdmin).map((e) => e.id),
+);
 
 /**
  * An entry's bytes as Pulumi's `AuditLogEvent`. The bytes come from the database, which an attacker may have
  * edited: every field is read with its type checked, and a missing one becomes empty rather than an error.
- * `reqStackAdmin` comes from the catalog (Vigil's records do not carry it).
+ * `reqStackAdmin` comes from the catalog. Exports call this for every entry: it builds the answer in one pass,
+ * fields assigned in Pulumi's order.
  */
 export function toAuditLogEvent(data: Uint8Array): AuditLogEvent {
   let parsed: unknown;
   try {
     parsed = JSON.parse(utf8(data));
   } catch {
-    parsed = {};
+    parsed = undefined;
   }
   const r = record(parsed);
   const actor = record(r.actor);
   const event = text(r.event);
-  const time = typeof r.time === 'number' && Number.isFinite(r.time) ? r.time : 0;
+  const time = r.time;
   const login = text(actor.login);
-  const tokenID = text(actor.tokenId);
-  const tokenName = text(actor.tokenName);
-  return {
-    timestamp: Math.floor(time / 1000),
+  const out: Mutable<AuditLogEvent> = {
+    timestamp: typeof time === 'number' && Number.isFinite(time) ? Math.floor(time / 1000) : 0,
     sourceIP: text(r.sourceIP),
     event,
     description: text(r.description),
     user: { name: text(actor.name) || login, githubLogin: login, avatarUrl: text(actor.avatarUrl) },
-    ...(tokenID ? { tokenID } : {}),
-    ...(tokenName ? { tokenName } : {}),
-    ...(r.reqOrgAdmin === true ? { reqOrgAdmin: true as const } : {}),
-    ...(isEventId(event) && eventType(event).requiresStackAdmin ? { reqStackAdmin: true as const } : {}),
-    ...(r.authFailure === true ? { authFailure: true as const } : {}),
   };
+  const tokenID = text(actor.tokenId);
+  if (tokenID) out.tokenID = tokenID;
+  const tokenName = text(actor.tokenName);
+  if (tokenName) out.tokenName = tokenName;
+  if (r.reqOrgAdmin === true) out.reqOrgAdmin = true;
+  if (STACK_ADMIN_EVENTS.has(event)) out.reqStackAdmin = true;
+  if (r.authFailure === true) out.authFailure = true;
+  const nonHuman = nonHumanActor(text(r.org), actor);
+  if (nonHuman) {
+    if (nonHuman.name) out.actorName = nonHuman.name;
+    out.actorUrn = nonHuman.urn;
+  }
+  return out;
+}
+
+/**
+ * Pulumi's `actorName`/`actorUrn` ("display name" and "URN of the non-human actor") for the actors of a Vigil
+ * record that are not a person: the server itself (`kind: system`: schedules, rotations, start-up), and tokens
+ * that belong to a team or the organization (no user behind them). A personal token acts as its user, so its
+ * records name only the user (and `tokenID`/`tokenName`). URNs are Vigil's own (`urn:vigil:<org>:…`, each part
+ * percent-encoded): `…:schedule:<id>` for a scheduled action, `…:system` for the server otherwise,
+ * `…:team-token:<id>` and `…:organization-token:<id>` for tokens. Undefined for a person.
+ */
+export function nonHumanActor(
+  org: string,
+  actor: Record<string, unknown>,
+): { name: string; urn: string } | undefined {
+  if (actor.kind === 'system') {
+    const schedule = text(actor.scheduleId);
+    return { name: text(actor.name), urn: urn(org, ...(schedule ? ['schedule', schedule] : ['system'])) };
+  }
+  const tokenKind = actor.tokenKind;
+  if (actor.kind !== 'token' || (tokenKind !== 'team' && tokenKind !== 'organization')) return undefined;
+  return {
+    name: text(actor.tokenName) || text(actor.name),
+    urn: urn(org, `${tokenKind}-token`, text(actor.tokenId)),
+  };
+}
+
+function urn(...parts: string[]): string {
+  return ['urn', 'vigil', ...parts].map(encodeURIComponent).join(':');
 }
 
 /** The time of an event in milliseconds, for formats finer than Pulumi's seconds (CEF's `rt`). */
@@ -67,15 +111,19 @@ export function recordTimeMs(data: Uint8Array): number {
   }
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The entry's text, decoded in place (exports decode every entry: no copy). */
 function utf8(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
 }
 
+const EMPTY: Record<string, unknown> = Object.freeze({});
+
 function record(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
     ? (value as Record<string, unknown>)
-    : {};
+    : EMPTY;
 }
 
 function text(value: unknown): string {

@@ -21,3 +21,24 @@ export function networkFailure(error: unknown): DeliveryError {
     return new DeliveryError(`network error ${code}`);
   return new DeliveryError('network error');
 }
+
+/**
+ * One HTTP request to a destination: no redirects (a 3xx is the destination's answer, not somewhere else to send
+ * credentials or signed data), a deadline, and network failures in the server's own words (`networkFailure`).
+ */
+export async function sendToDestination(
+  url: string | URL,
+  init: { method: string; headers: Record<string, string>; body: Uint8Array | string; timeoutMs: number },
+): Promise<Response> {
+  try {
+    return await fetch(url, {
+      method: init.method,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(init.timeoutMs),
+      headers: init.headers,
+      body: init.body,
+    });
+  } catch (error) {
+    throw networkFailure(error);
+  }
+}

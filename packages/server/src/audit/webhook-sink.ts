@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { formatExportLine } from '@vigil/protocol';
 import type { SelectedEntry } from './audit-query.js';
-import { DeliveryError, networkFailure } from './stream-delivery-error.js';
+import { DeliveryError, sendToDestination } from './stream-delivery-error.js';
 
 /** The header carrying `sha256=<hex HMAC-SHA256 of the body under the destination's secret>`. */
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Vigil-Signature';
@@ -39,23 +39,17 @@ export async function deliverWebhook(
   options: { timeoutMs: number; streamId: string },
 ): Promise<void> {
   const body = webhookBody(entries);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method: 'POST',
-      redirect: 'manual',
-      signal: AbortSignal.timeout(options.timeoutMs),
-      headers: {
-        'content-type': 'application/x-ndjson',
-        'user-agent': 'vigil-log-stream/1',
-        'x-vigil-stream': options.streamId,
-        [WEBHOOK_SIGNATURE_HEADER]: webhookSignature(secret, body),
-      },
-      body,
-    });
-  } catch (error) {
-    throw networkFailure(error);
-  }
+  const response = await sendToDestination(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-ndjson',
+      'user-agent': 'vigil-log-stream/1',
+      'x-vigil-stream': options.streamId,
+      [WEBHOOK_SIGNATURE_HEADER]: webhookSignature(secret, body),
+    },
+    body,
+    timeoutMs: options.timeoutMs,
+  });
   await response.body?.cancel().catch(() => {});
   if (response.status < 200 || response.status > 299) throw new DeliveryError(`HTTP ${response.status}`);
 }

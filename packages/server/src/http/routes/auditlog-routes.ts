@@ -97,7 +97,9 @@ export function auditLogRoutes(
       );
       const body = pipeline(
         Readable.from(exportChunks(entries, format, { org, host })),
-        createGzip(),
+        // Level 1: an export is read once and streamed as fast as it is formatted; level 6 costs a third of the
+        // throughput for ~25% smaller bodies (bench/auditlog.ts). Pulumi documents only "gzip compressed".
+        createGzip({ level: 1 }),
         (error) => {
           // A client that goes away ends the stream early: not an error worth more than a line.
           if (error)

@@ -8,6 +8,8 @@ import { rotationMigration } from './0005-rotation.js';
 import { schedulesMigration } from './0006-schedules.js';
 import { auditQueryMigration } from './0007-audit-query.js';
 import { logStreamsMigration } from './0008-log-streams.js';
+import { s3StreamsMigration } from './0009-s3-streams.js';
+import { auditQueryIndexesMigration } from './0010-audit-query-indexes.js';
 
 /**
  * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
@@ -26,6 +28,8 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0006_schedules': schedulesMigration(dialect),
         '0007_audit_query': auditQueryMigration(dialect),
         '0008_log_streams': logStreamsMigration(dialect),
+        '0009_s3_streams': s3StreamsMigration(dialect),
+        '0010_audit_query_indexes': auditQueryIndexesMigration(),
       };
     },
   };
