@@ -103,6 +103,8 @@ export interface WebhookReceiver {
   /** Events of every acknowledged request, in arrival order (duplicates included). */
   readonly events: Delivered[];
   readonly requests: number;
+  /** Requests held open right now (`hang`). */
+  readonly open: number;
   /** Requests whose signature did not verify (answered 401). */
   readonly badSignatures: number;
   readonly headers: IncomingMessage['headers'][];
@@ -117,6 +119,7 @@ export async function webhookReceiver(
   options: { fail?: number; hang?: boolean } = {},
 ): Promise<WebhookReceiver> {
   let requests = 0;
+  let open = 0;
   let badSignatures = 0;
   const events: Delivered[] = [];
   const headers: IncomingMessage['headers'][] = [];
@@ -128,6 +131,9 @@ export async function webhookReceiver(
     get requests() {
       return requests;
     },
+    get open() {
+      return open;
+    },
     get badSignatures() {
       return badSignatures;
     },
@@ -138,7 +144,11 @@ export async function webhookReceiver(
     request.on('data', (c: Buffer) => chunks.push(c));
     request.on('end', () => {
       requests++;
-      if (options.hang) return;
+      if (options.hang) {
+        open++;
+        response.on('close', () => open--);
+        return;
+      }
       if (options.fail !== undefined && requests <= options.fail) {
         response.writeHead(500).end('try later');
         return;

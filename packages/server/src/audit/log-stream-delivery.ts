@@ -199,6 +199,9 @@ export function createStreamDelivery(deps: StreamDeliveryDeps) {
         cursor = to;
         // Renewed per batch; a lease that expired and was taken meanwhile is another's: stop sending.
         if (!(await takeLease(storage.db, stream.id, owner, now(), now() + leaseMs))) return;
+        // A pause (or a deletion) takes effect at the next batch, not at the next look.
+        const again = await findStream(storage.db, stream.org, stream.id);
+        if (!again || again.paused) return;
       }
     } catch (error) {
       const message = error instanceof DeliveryError ? error.message : 'internal error';
