@@ -401,7 +401,7 @@ if (args.only !== 'postgres') {
   try {
     const storage = await openStorage({ dataDir: dir });
     try {
-      await bench('SQLite (WAL, synchronous=FULL)', storage, { VIGIL_DATA_DIR: dir });
+      await bench('SQLite (WAL)', storage, { VIGIL_DATA_DIR: dir });
     } finally {
       await storage.close();
     }
