@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createAuditQuery } from '../src/audit/audit-query.js';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { backfillAuditIndex } from '../src/storage/migrations/0004-audit-index.js';
 import { backfillAuditQueryColumns } from '../src/storage/migrations/0007-audit-query.js';
@@ -56,6 +57,26 @@ for (const dialect of DIALECTS) {
       await expect(storage.db.updateTable('audit_events').set({ event: 'x' }).execute()).rejects.toThrow(
         /append-only/,
       );
+    });
+
+    it('reads whole selections past entries that are not audit records, page after page', async () => {
+      db = testDatabase(dialect);
+      storage = await db.open();
+      const ledger = new LedgerStore(storage);
+      // Every third entry is not an audit record (no index row): an unfiltered read must skip it, and still fill
+      // each page and continue below it.
+      for (let n = 0; n < 30; n++)
+        await ledger.append('acme', n % 3 === 1 ? { event: 'test-event', n } : seedRecord(1_000 + n, n));
+      const query = createAuditQuery(ledger);
+      const audited = [...Array(30).keys()].filter((n) => n % 3 !== 1).reverse();
+      const page = await query.page('acme', {}, 7);
+      expect(page.entries.map((e) => e.index)).toEqual(audited.slice(0, 7));
+      const next = await query.page('acme', { before: page.next! }, 7);
+      expect(next.entries.map((e) => e.index)).toEqual(audited.slice(7, 14));
+      const all: number[] = [];
+      for await (const e of query.all('acme', {})) all.push(e.index);
+      expect(all).toEqual(audited);
+      await ledger.close();
     });
 
     it('backfills entries that predate the index, idempotently', async () => {

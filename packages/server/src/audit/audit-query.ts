@@ -79,6 +79,7 @@ export function createAuditQuery(ledger: LedgerStore) {
     interval: Interval,
     limit: number,
   ): Promise<SelectedEntry[]> {
+    if (!condition) return readUnfiltered(db, id, interval, limit);
     const where = [
       sql`a.log_id = ${id}`,
       ...(interval.lo > 0 ? [sql`a.idx >= ${interval.lo}`] : []),
@@ -97,6 +98,50 @@ export function createAuditQuery(ledger: LedgerStore) {
       JOIN ledger_entries AS l ON l.log_id = ${id} AND l.idx = p.idx
       ORDER BY p.idx DESC`.execute(db);
     return rows.map((r) => ({ index: Number(r.idx), data: toBytes(r.data) }));
+  }
+
+  /**
+   * `readInterval` without a filter (a whole export, an unfiltered listing): the entries walked along their own
+   * primary key, and the index's keys of the same range read alongside (a covering range scan) to drop the entries
+   * that are not audit records — two sequential scans instead of a lookup into the entries per row.
+   */
+  async function readUnfiltered(
+    db: Kysely<Database>,
+    id: number,
+    interval: Interval,
+    limit: number,
+  ): Promise<SelectedEntry[]> {
+    const out: SelectedEntry[] = [];
+    let hi = interval.hi;
+    while (out.length < limit) {
+      const want = limit - out.length;
+      let entries = db
+        .selectFrom('ledger_entries')
+        .select(['idx', 'data'])
+        .where('log_id', '=', id)
+        .orderBy('idx', 'desc')
+        .limit(want);
+      if (interval.lo > 0) entries = entries.where('idx', '>=', interval.lo);
+      if (hi !== undefined) entries = entries.where('idx', '<', hi);
+      const rows = await entries.execute();
+      if (rows.length === 0) break;
+      const low = Number(rows.at(-1)!.idx);
+      const indexed = await db
+        .selectFrom('audit_events')
+        .select('idx')
+        .where('log_id', '=', id)
+        .where('idx', '>=', low)
+        .where('idx', '<=', Number(rows[0]!.idx))
+        .execute();
+      const audited = new Set(indexed.map((r) => Number(r.idx)));
+      for (const r of rows) {
+        const index = Number(r.idx);
+        if (audited.has(index)) out.push({ index, data: toBytes(r.data) });
+      }
+      if (rows.length < want) break;
+      hi = low;
+    }
+    return out;
   }
 
   /** `read` on PostgreSQL runs in a transaction that leaves its planner only index walks (`WALK_ONLY`). */
