@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { openStorage, type Storage } from '../src/storage/storage.js';
+import { WRITER_AUTOCHECKPOINT_PAGES } from '../src/storage/checkpointer.js';
 import { WalSync } from '../src/storage/wal-sync.js';
 
 // SQLite's writer runs synchronous=NORMAL; WalSync makes commits durable off the event loop (docs/ledger.md,
@@ -117,6 +118,22 @@ describe('WalSync', () => {
     expect(group.every((r) => r.status === 'rejected')).toBe(true);
     await ledger.close();
     await broken.close();
+  });
+
+  it('checkpoints on its own thread: the writer never does, yet the log reaches the database file', async () => {
+    expect(storage.sqlite!.pragma('wal_autocheckpoint', { simple: true })).toBe(WRITER_AUTOCHECKPOINT_PAGES);
+    const file = join(dir, 'vigil.db');
+    const before = statSync(file).size;
+    // ~4 MB through the log: without a checkpoint the database file would not grow at all.
+    const ledger = new LedgerStore(storage);
+    const blob = 'x'.repeat(4000);
+    for (let n = 0; n < 1000; n += 100)
+      await Promise.all(Array.from({ length: 100 }, (_, k) => ledger.append('acme', { n: n + k, blob })));
+    await ledger.close();
+    const deadline = Date.now() + 10_000;
+    while (statSync(file).size < before + 2_000_000 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 25));
+    expect(statSync(file).size).toBeGreaterThan(before + 2_000_000);
   });
 
   it('treats a log that does not exist yet as nothing to sync', async () => {

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
+import { Checkpointer, WRITER_AUTOCHECKPOINT_PAGES } from './checkpointer.js';
 import { DurableSqliteDialect, WalSync } from './wal-sync.js';
 import type { Database } from './schema.js';
 
@@ -80,12 +81,15 @@ function openSqlite(options: StorageOptions): Storage {
     throw new Error(`SQLite at ${path} cannot use write-ahead logging (journal_mode is ${mode})`);
   }
   writer.pragma('synchronous = NORMAL');
+  // Checkpoints run on a thread of their own (Checkpointer); the writer's own is only a fallback.
+  writer.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
   writer.pragma('foreign_keys = ON');
   writer.pragma('busy_timeout = 5000');
   const reader = new SQLite(path);
   reader.pragma('busy_timeout = 5000');
   reader.pragma('query_only = ON');
   const walSync = new WalSync(`${path}-wal`);
+  const checkpointer = new Checkpointer(path);
   const db = new Kysely<Database>({
     dialect: new DurableSqliteDialect({ database: withStatementCache(writer) }, writer, walSync),
   });
@@ -100,6 +104,7 @@ function openSqlite(options: StorageOptions): Storage {
     pool: undefined,
     walSync,
     async close() {
+      await checkpointer.stop();
       await readerDb.destroy();
       await walSync.close();
       await db.destroy();
