@@ -141,46 +141,58 @@ export function auditLogRoutes(
   );
 }
 
-/** One entry as a line of `format`, newline included. `jsonl` carries the entry's exact bytes (never re-encoded). */
-function exportLine(
+/** One entry as a line of a text format, newline included. */
+function exportText(
   entry: SelectedEntry,
-  format: ExportFormat,
+  format: Exclude<ExportFormat, 'jsonl'>,
   context: { org: string; host: string },
-): Uint8Array {
+): string {
   switch (format) {
     case 'csv':
-      return Buffer.from(csvLine(toAuditLogEvent(entry.data)));
+      return csvLine(toAuditLogEvent(entry.data));
     case 'cef':
-      return Buffer.from(
-        cefLine(toAuditLogEvent(entry.data), { ...context, timeMs: recordTimeMs(entry.data) }),
-      );
-    case 'jsonl':
-      return formatExportLine(entry.index, entry.data);
+      return cefLine(toAuditLogEvent(entry.data), { ...context, timeMs: recordTimeMs(entry.data) });
     case 'ocsf':
-      return Buffer.from(`${JSON.stringify(ocsfEvent(entry.index, entry.data))}\n`);
+      return `${JSON.stringify(ocsfEvent(entry.index, entry.data))}\n`;
   }
 }
 
-/** The export body: lines gathered into chunks of about `EXPORT_CHUNK_BYTES`, read one page at a time. */
+/**
+ * The export body in chunks of about `EXPORT_CHUNK_BYTES`, read one page at a time. Text formats are gathered as
+ * text and encoded once a chunk; `jsonl` carries each entry's exact bytes (never re-encoded).
+ */
 async function* exportChunks(
   entries: AsyncGenerator<SelectedEntry>,
   format: ExportFormat,
   context: { org: string; host: string },
 ): AsyncGenerator<Buffer> {
-  let lines: Uint8Array[] = format === 'csv' ? [Buffer.from(csvHeaderLine())] : [];
-  let size = 0;
   try {
+    if (format === 'jsonl') {
+      let lines: Uint8Array[] = [];
+      let size = 0;
+      for await (const entry of entries) {
+        const line = formatExportLine(entry.index, entry.data);
+        lines.push(line);
+        size += line.length;
+        if (size >= EXPORT_CHUNK_BYTES) {
+          yield Buffer.concat(lines);
+          lines = [];
+          size = 0;
+        }
+      }
+      if (lines.length > 0) yield Buffer.concat(lines);
+      return;
+    }
+    // Lengths in UTF-16 units: a chunk is about EXPORT_CHUNK_BYTES, exactly is not needed.
+    let text = format === 'csv' ? csvHeaderLine() : '';
     for await (const entry of entries) {
-      const line = exportLine(entry, format, context);
-      lines.push(line);
-      size += line.length;
-      if (size >= EXPORT_CHUNK_BYTES) {
-        yield Buffer.concat(lines);
-        lines = [];
-        size = 0;
+      text += exportText(entry, format, context);
+      if (text.length >= EXPORT_CHUNK_BYTES) {
+        yield Buffer.from(text);
+        text = '';
       }
     }
-    if (lines.length > 0) yield Buffer.concat(lines);
+    if (text.length > 0) yield Buffer.from(text);
   } finally {
     // Stops the reads when the consumer stops (a client that disconnected).
     await entries.return(undefined);
