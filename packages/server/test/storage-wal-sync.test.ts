@@ -136,6 +136,13 @@ describe('WalSync', () => {
     expect(statSync(file).size).toBeGreaterThan(before + 2_000_000);
   });
 
+  it('refuses a second server on the same SQLite database until the first has closed it', async () => {
+    await expect(openStorage({ dataDir: dir })).rejects.toThrow(/in use by another Vigil server/);
+    await storage.close();
+    storage = await openStorage({ dataDir: dir });
+    expect(storage.sqlite!.open).toBe(true);
+  });
+
   it('treats a log that does not exist yet as nothing to sync', async () => {
     const fresh = new WalSync(join(dir, 'never-written.db-wal'));
     await expect(fresh.durable()).resolves.toBeUndefined();

@@ -72,12 +72,14 @@ function openSqlite(options: StorageOptions): Storage {
   if (path === ':memory:')
     throw new Error('SQLite storage needs a file: the reader connection must see the writer');
   if (!options.sqlitePath && options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const owner = ownDatabase(path);
   const writer = new SQLite(path);
   // WAL lets the reader run beside the writer. synchronous=NORMAL: a COMMIT writes the log and returns without
   // waiting for the disk; WalSync makes it durable off the event loop before anything is acknowledged.
   const mode = writer.pragma('journal_mode = WAL', { simple: true }) as string;
   if (mode !== 'wal') {
     writer.close();
+    owner.close();
     throw new Error(`SQLite at ${path} cannot use write-ahead logging (journal_mode is ${mode})`);
   }
   writer.pragma('synchronous = NORMAL');
@@ -108,8 +110,33 @@ function openSqlite(options: StorageOptions): Storage {
       await readerDb.destroy();
       await walSync.close();
       await db.destroy();
+      owner.close();
     },
   };
+}
+
+/**
+ * One server process per SQLite database: this process is its only writer, and relies on it (the IAM decision
+ * cache is invalidated by this process's own writes; WalSync syncs this process's commits). The claim is an
+ * exclusive lock on `<file>-owner`, a SQLite database of its own held in a never-ending exclusive transaction:
+ * the operating system releases it when the process ends, however it ends (no stale lock file after a kill -9),
+ * and a second claim — from another process, or from this one — fails at once.
+ */
+function ownDatabase(path: string): SQLite.Database {
+  const owner = new SQLite(`${path}-owner`, { timeout: 0 });
+  try {
+    owner.pragma('locking_mode = EXCLUSIVE');
+    owner.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    owner.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY')
+      throw new Error(
+        `the SQLite database ${path} is in use by another Vigil server: one process per SQLite database ` +
+          '(several instances share a PostgreSQL database, VIGIL_DATABASE_URL)',
+      );
+    throw error;
+  }
+  return owner;
 }
 
 /** Prepared statements kept per connection; Kysely prepares each query anew, which costs more than running it. */
