@@ -1,7 +1,8 @@
 import type { Caller } from '../esc/esc-service.js';
 import type { IamService } from '../iam/iam-service.js';
 import type { OrgRole } from '../iam/permissions.js';
-import type { Kernel, Refusal } from '../kernel/kernel.js';
+import { createAuthorizer } from '../esc/authorizer.js';
+import type { Kernel } from '../kernel/kernel.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import type { Storage } from '../storage/storage.js';
 import { createAuditQuery, type AuditSelection, type SelectedEntry } from './audit-query.js';
@@ -31,19 +32,9 @@ export function createAuditLogService(deps: AuditLogServiceDeps) {
   const { storage, kernel, iam, ledger } = deps;
   const query = createAuditQuery(ledger);
 
-  async function refusal(
-    caller: Caller,
-    org: string,
-    allowed: readonly OrgRole[],
-    action: string,
-  ): Promise<Refusal | undefined> {
-    const role = await iam.orgRole(storage.reader, caller.principal, org);
-    if (role && allowed.includes(role)) return undefined;
-    return {
-      event: 'auth-failure-organization-role',
-      description: `${caller.ctx.actor.login} may not ${action} of organization "${org}": ${role ? `role ${role}` : 'not a member'}`,
-    };
-  }
+  const { roleRefusal } = createAuthorizer({ iam, storage });
+  const refusal = (caller: Caller, org: string, allowed: readonly OrgRole[], action: string) =>
+    roleRefusal(caller, org, allowed, action, { preposition: 'of' });
 
   /** For reads whose success is not recorded: records the refusal, if any, and refuses (AccessDenied). */
   async function requireRole(
@@ -53,13 +44,7 @@ export function createAuditLogService(deps: AuditLogServiceDeps) {
     action: string,
   ): Promise<void> {
     const refused = await refusal(caller, org, allowed, action);
-    if (!refused) return;
-    await kernel.perform(caller.ctx, {
-      org,
-      event: refused.event,
-      authorize: async () => refused,
-      reads: () => ({ result: undefined, description: refused.description }),
-    });
+    if (refused) await kernel.refuse(caller.ctx, org, refused);
   }
 
   return {

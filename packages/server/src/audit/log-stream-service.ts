@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import type { SecretBox } from '../environments/secret-box.js';
 import type { Caller } from '../esc/esc-service.js';
 import type { IamService } from '../iam/iam-service.js';
-import type { Kernel, Refusal } from '../kernel/kernel.js';
+import { createAuthorizer } from '../esc/authorizer.js';
+import type { Kernel } from '../kernel/kernel.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import type { Storage } from '../storage/storage.js';
 import {
@@ -306,15 +307,9 @@ export function createLogStreamService(deps: LogStreamServiceDeps) {
   const now = deps.now ?? Date.now;
   const timeoutMs = deps.timeoutMs ?? STREAM_TIMEOUT_MS;
 
-  async function adminRefusal(caller: Caller, org: string, action: string): Promise<Refusal | undefined> {
-    const role = await iam.orgRole(db, caller.principal, org);
-    if (role === 'admin') return undefined;
-    return {
-      event: 'auth-failure-organization-role',
-      description: `${caller.ctx.actor.login} may not ${action} of organization "${org}": ${role ? `role ${role}` : 'not a member'}`,
-      reqOrgAdmin: true,
-    };
-  }
+  const { roleRefusal } = createAuthorizer({ iam, storage });
+  const adminRefusal = (caller: Caller, org: string, action: string) =>
+    roleRefusal(caller, org, ['admin'], action, { preposition: 'of', reqOrgAdmin: true });
 
   async function requireAdmin(caller: Caller, org: string, action: string): Promise<void> {
     const refusal = await adminRefusal(caller, org, action);

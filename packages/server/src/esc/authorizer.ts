@@ -1,6 +1,6 @@
 import type { EnvironmentRef } from '../environments/names.js';
 import type { IamService } from '../iam/iam-service.js';
-import { permits, type EnvironmentPermission } from '../iam/permissions.js';
+import { permits, type EnvironmentPermission, type OrgRole } from '../iam/permissions.js';
 import type { Refusal } from '../kernel/kernel.js';
 import type { Storage } from '../storage/storage.js';
 import type { Caller } from './esc-service.js';
@@ -8,24 +8,43 @@ import type { Caller } from './esc-service.js';
 /** `"project/env"`, as descriptions quote environments. */
 export const quoteRef = (ref: { project: string; name: string }): string => `"${ref.project}/${ref.name}"`;
 
+const MEMBERS: readonly OrgRole[] = ['admin', 'member'];
+
 /**
- * Authorization decisions for environment operations, shared by the ESC, rotation and schedule services: each
+ * Authorization decisions for organization and environment operations, shared by the ESC, rotation, schedule, identity, audit-log and log-stream services: each
  * answers undefined (allowed) or the Refusal to record. Reads go to the reader connection.
  */
 export function createAuthorizer(deps: { iam: IamService; storage: Storage }) {
   const { iam } = deps;
   const db = deps.storage.reader;
 
+  /**
+   * Refusal for a caller whose organization role is not one of `allowed`:
+   * `<login> may not <action> <in|of> organization "<org>": role <role>` (or `not a member`). `reqOrgAdmin` marks
+   * refusals of actions only admins may take.
+   */
+  async function roleRefusal(
+    caller: Caller,
+    org: string,
+    allowed: readonly OrgRole[],
+    action: string,
+    options: { preposition?: 'in' | 'of'; reqOrgAdmin?: boolean } = {},
+  ): Promise<Refusal | undefined> {
+    const { role } = await iam.access(db, caller.principal, org);
+    if (role && allowed.includes(role)) return undefined;
+    return {
+      event: 'auth-failure-organization-role',
+      description: `${caller.ctx.actor.login} may not ${action} ${options.preposition ?? 'in'} organization "${org}": ${role ? `role ${role}` : 'not a member'}`,
+      ...(options.reqOrgAdmin ? { reqOrgAdmin: true } : {}),
+    };
+  }
+
   return {
+    roleRefusal,
+
     /** Allowed for organization admins and members (not auditors, not outsiders). */
-    async memberRefusal(caller: Caller, org: string, action: string): Promise<Refusal | undefined> {
-      const { role } = await iam.access(db, caller.principal, org);
-      if (role === 'admin' || role === 'member') return undefined;
-      return {
-        event: 'auth-failure-organization-role',
-        description: `${caller.ctx.actor.login} may not ${action} in organization "${org}": ${role ? `role ${role}` : 'not a member'}`,
-      };
-    },
+    memberRefusal: (caller: Caller, org: string, action: string): Promise<Refusal | undefined> =>
+      roleRefusal(caller, org, MEMBERS, action),
 
     /** The caller's permission on an environment (`none` outside the organization). */
     async permission(caller: Caller, ref: EnvironmentRef): Promise<EnvironmentPermission> {

@@ -21,7 +21,8 @@ import {
 import { checkPassword } from '../iam/passwords.js';
 import { ALL_ENVIRONMENTS, type EnvironmentPermission, type OrgRole } from '../iam/permissions.js';
 import type { PrincipalUser } from '../iam/principal.js';
-import type { Kernel, Refusal } from '../kernel/kernel.js';
+import { createAuthorizer } from '../esc/authorizer.js';
+import type { Kernel } from '../kernel/kernel.js';
 import type { Storage } from '../storage/storage.js';
 import { performInEach } from './each-organization.js';
 import { IdentityError } from './errors.js';
@@ -89,20 +90,9 @@ export function createIdentityService(deps: IdentityServiceDeps) {
 
   // ---------------------------------------------------------------- authorization
 
-  async function roleRefusal(
-    caller: Caller,
-    org: string,
-    allowed: readonly OrgRole[],
-    action: string,
-  ): Promise<Refusal | undefined> {
-    const role = await iam.orgRole(db, caller.principal, org);
-    if (role && allowed.includes(role)) return undefined;
-    return {
-      event: 'auth-failure-organization-role',
-      description: `${caller.ctx.actor.login} may not ${action} in organization "${org}": ${role ? `role ${role}` : 'not a member'}`,
-      ...(allowed === ADMIN ? { reqOrgAdmin: true } : {}),
-    };
-  }
+  const authorizer = createAuthorizer({ iam, storage });
+  const roleRefusal = (caller: Caller, org: string, allowed: readonly OrgRole[], action: string) =>
+    authorizer.roleRefusal(caller, org, allowed, action, { reqOrgAdmin: allowed === ADMIN });
 
   /** For operations whose success is not recorded (listings): records the refusal, if any, and refuses. */
   async function requireRole(
@@ -112,13 +102,7 @@ export function createIdentityService(deps: IdentityServiceDeps) {
     action: string,
   ): Promise<void> {
     const refusal = await roleRefusal(caller, org, allowed, action);
-    if (!refusal) return;
-    await kernel.perform(caller.ctx, {
-      org,
-      event: refusal.event,
-      authorize: async () => refusal,
-      run: async () => ({ result: undefined, description: refusal.description }),
-    });
+    if (refusal) await kernel.refuse(caller.ctx, org, refusal);
   }
 
   /** The user behind the caller (a session or personal token); organization and team tokens have none. */
