@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { generateSignerKey } from '@vigil/ledger';
 import { parseExportLine } from '@vigil/protocol';
 import { describe, expect, it } from 'vitest';
 import type { LogStreamTables } from '../src/audit/log-stream-store.js';
@@ -16,7 +15,7 @@ import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { createServer } from '../src/server.js';
 import { until } from './auditlog-stream-support.js';
 import { POSTGRES_AVAILABLE, testDatabase } from './support/databases.js';
-import { ADMIN_TOKEN } from './support/server.js';
+import { ADMIN_TOKEN, testServerEnv } from './support/server.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/stream-worker.ts', import.meta.url));
 const ORG = 'acme';
@@ -117,13 +116,7 @@ describe.skipIf(!POSTGRES_AVAILABLE)(
   () => {
     it('deliver every event at least once, never concurrently, and survive a killed lease holder', async () => {
       const db = testDatabase('postgres');
-      const env = {
-        VIGIL_DATA_DIR: db.dataDir,
-        VIGIL_DATABASE_URL: db.databaseUrl!,
-        VIGIL_LOG_ORIGIN: 'vigil.test',
-        VIGIL_SIGNING_KEY: generateSignerKey('vigil.test').privateKey,
-        VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-      };
+      const env = testServerEnv(db);
       const hook = await receiver();
       const workers: Child[] = [];
       const storage = await db.open();

@@ -21,7 +21,7 @@ import { expect } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createServer, type Server, type ServerOptions } from '../src/server.js';
 import type { TestDatabase } from './support/databases.js';
-import { ADMIN_TOKEN } from './support/server.js';
+import { ADMIN_TOKEN, testServerEnv } from './support/server.js';
 
 export const ORG = 'acme';
 
@@ -49,14 +49,7 @@ export async function startStreaming(
   streams: ServerOptions['streams'] = FAST_STREAMS,
 ): Promise<StreamingServer> {
   if (!keys.has(db)) keys.set(db, generateSignerKey('vigil.test').privateKey);
-  const config = loadConfig({
-    VIGIL_DATA_DIR: db.dataDir,
-    VIGIL_DATABASE_URL: db.databaseUrl,
-    VIGIL_LOG_ORIGIN: 'vigil.test',
-    VIGIL_SIGNING_KEY: keys.get(db)!,
-    VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-    VIGIL_CHECKPOINT_INTERVAL_MS: '50',
-  });
+  const config = loadConfig({ ...testServerEnv(db, keys.get(db)), VIGIL_CHECKPOINT_INTERVAL_MS: '50' });
   const log: string[] = [];
   const server = await createServer(config, {
     schema: db.schema,

@@ -12,7 +12,7 @@ import { DEFAULT_BOOTSTRAP_ADMIN } from '../src/iam/bootstrap.js';
 import { enforceRouteAudit, UndeclaredAuditError } from '../src/http/route-audit.js';
 import { createServer, type Server } from '../src/server.js';
 import { DIALECTS, testDatabase, type TestDatabase } from './support/databases.js';
-import { ADMIN_TOKEN } from './support/server.js';
+import { ADMIN_TOKEN, testServerEnv } from './support/server.js';
 
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
@@ -40,14 +40,7 @@ for (const dialect of DIALECTS) {
 
     beforeAll(async () => {
       db = testDatabase(dialect);
-      const config = loadConfig({
-        VIGIL_DATA_DIR: db.dataDir,
-        VIGIL_DATABASE_URL: db.databaseUrl,
-        VIGIL_LOG_ORIGIN: 'vigil.test',
-        VIGIL_SIGNING_KEY: key.privateKey,
-        VIGIL_CHECKPOINT_INTERVAL_MS: '20',
-        VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-      });
+      const config = loadConfig({ ...testServerEnv(db, key.privateKey), VIGIL_CHECKPOINT_INTERVAL_MS: '20' });
       server = await createServer(config, { schema: db.schema });
       const address = await server.app.fastify.listen({ port: 0, host: '127.0.0.1' });
       base = `${address}/api/orgs/globex/auditlogs`;

@@ -2,12 +2,11 @@
 // shapes, validation (cron at most daily, one time in the future, one schedule per environment), permissions and
 // records, and the scheduler on a moved clock: a due run rotates as `system` on behalf of the creator and lands
 // in the history; missed slots run once; paused schedules wait; one-time schedules run once.
-import { generateSignerKey } from '@vigil/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import { createServer, type Server } from '../src/server.js';
 import { DIALECTS, testDatabase, type TestDatabase } from './support/databases.js';
-import { ADMIN_TOKEN } from './support/server.js';
+import { ADMIN_TOKEN, testServerEnv } from './support/server.js';
 
 const ORG = 'acme';
 type Loose = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -57,14 +56,7 @@ for (const dialect of DIALECTS) {
 
     beforeAll(async () => {
       db = testDatabase(dialect);
-      const config = loadConfig({
-        VIGIL_DATA_DIR: db.dataDir,
-        VIGIL_DATABASE_URL: db.databaseUrl,
-        VIGIL_LOG_ORIGIN: 'vigil.test',
-        VIGIL_SIGNING_KEY: generateSignerKey('vigil.test').privateKey,
-        VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-        VIGIL_CHECKPOINT_INTERVAL_MS: '50',
-      });
+      const config = loadConfig({ ...testServerEnv(db), VIGIL_CHECKPOINT_INTERVAL_MS: '50' });
       // The loop never fires on its own here: the tests move the clock and look with tick().
       server = await createServer(config, {
         schema: db.schema,

@@ -2,14 +2,13 @@
 // runs exactly once (one history row, one rotation, one record), including schedules missed while no server ran.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { generateSignerKey } from '@vigil/ledger';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
 import type { ScheduleTables } from '../src/schedules/schedule-store.js';
 import { createServer } from '../src/server.js';
 import { POSTGRES_AVAILABLE, testDatabase } from './support/databases.js';
-import { ADMIN_TOKEN } from './support/server.js';
+import { ADMIN_TOKEN, testServerEnv } from './support/server.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/schedules-worker.ts', import.meta.url));
 const ORG = 'acme';
@@ -20,13 +19,7 @@ describe.skipIf(!POSTGRES_AVAILABLE)(
   () => {
     it('run every due time exactly once, and a missed one once', async () => {
       const db = testDatabase('postgres');
-      const env = {
-        VIGIL_DATA_DIR: db.dataDir,
-        VIGIL_DATABASE_URL: db.databaseUrl!,
-        VIGIL_LOG_ORIGIN: 'vigil.test',
-        VIGIL_SIGNING_KEY: generateSignerKey('vigil.test').privateKey,
-        VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-      };
+      const env = testServerEnv(db);
       const workers: Array<{ kill(): void; exited: Promise<unknown> }> = [];
       try {
         // Set up through the API, in this process, with its scheduler idle.

@@ -17,6 +17,20 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The environment of a test server on `db`: its data, database, origin, a signing key (one per call unless given:
+ * processes that share a database must share it) and the bootstrap admin's token.
+ */
+export function testServerEnv(db: TestDatabase, signingKey?: string): Record<string, string> {
+  return {
+    VIGIL_DATA_DIR: db.dataDir,
+    ...(db.databaseUrl ? { VIGIL_DATABASE_URL: db.databaseUrl } : {}),
+    VIGIL_LOG_ORIGIN: 'vigil.test',
+    VIGIL_SIGNING_KEY: signingKey ?? generateSignerKey('vigil.test').privateKey,
+    VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
+  };
+}
+
 /** A real server on a real port, on a database of its own. */
 export async function startServer(
   dialect: Dialect,
@@ -24,15 +38,7 @@ export async function startServer(
   options: { log?: string[] } = {},
 ): Promise<RunningServer> {
   const db = testDatabase(dialect);
-  const config = loadConfig({
-    VIGIL_DATA_DIR: db.dataDir,
-    VIGIL_DATABASE_URL: db.databaseUrl,
-    VIGIL_LOG_ORIGIN: 'vigil.test',
-    VIGIL_SIGNING_KEY: generateSignerKey('vigil.test').privateKey,
-    VIGIL_BOOTSTRAP_TOKEN: ADMIN_TOKEN,
-    VIGIL_CHECKPOINT_INTERVAL_MS: '50',
-    ...env,
-  });
+  const config = loadConfig({ ...testServerEnv(db), VIGIL_CHECKPOINT_INTERVAL_MS: '50', ...env });
   const log = options.log;
   const server = await createServer(config, {
     schema: db.schema,
