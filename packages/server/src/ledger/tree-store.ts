@@ -1,5 +1,5 @@
 import { nodeKey } from '@vigil/ledger';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, SqliteAdapter, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { AuditIndexRow } from '../audit/index-row.js';
 import { LedgerStoreError } from './errors.js';
 import type { Database } from '../storage/schema.js';
@@ -40,7 +40,12 @@ export interface SequencerStatements {
   ): Promise<void>;
 }
 
-/** Reads of stored subtree hashes, one round trip for any set of nodes. */
+/**
+ * Reads of stored subtree hashes, one round trip for any set of nodes, each found through the primary key
+ * (O(log n) per node, whatever the log's size). The two engines need different spellings for that: SQLite plans
+ * `(level, idx) IN (VALUES …)` as one primary-key search per row but an OR of pairs as a scan of the whole log;
+ * PostgreSQL turns the OR into a bitmap of primary-key searches.
+ */
 export async function readNodes(
   db: Executor,
   logId: number,
@@ -49,16 +54,30 @@ export async function readNodes(
   const found = new Map<string, Uint8Array>();
   // A proof needs O(log n) nodes; chunk anyway so that no statement exceeds the engines' parameter limits.
   for (let i = 0; i < ids.length; i += 200) {
-    const chunk = ids.slice(i, i + 200);
-    const rows = await db
-      .selectFrom('ledger_hashes')
-      .select(['level', 'idx', 'hash'])
-      .where('log_id', '=', logId)
-      .where((eb) => eb.or(chunk.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
-      .execute();
+    const { rows } = await db.executeQuery(nodesQuery(db, logId, ids.slice(i, i + 200)));
     for (const row of rows) found.set(nodeKey({ level: row.level, index: row.idx }), toBytes(row.hash));
   }
   return found;
+}
+
+/** The statement `readNodes` runs for one chunk of node ids (exported for the query-plan test). */
+export function nodesQuery(
+  db: Executor,
+  logId: number,
+  ids: readonly { level: number; index: number }[],
+): CompiledQuery<{ level: number; idx: number; hash: Uint8Array }> {
+  if (db.getExecutor().adapter instanceof SqliteAdapter)
+    return sql<{ level: number; idx: number; hash: Uint8Array }>`
+      SELECT level, idx, hash FROM ledger_hashes WHERE log_id = ${logId}
+        AND (level, idx) IN (VALUES ${sql.join(ids.map((id) => sql`(${id.level}, ${id.index})`))})`.compile(
+      db,
+    );
+  return db
+    .selectFrom('ledger_hashes')
+    .select(['level', 'idx', 'hash'])
+    .where('log_id', '=', logId)
+    .where((eb) => eb.or(ids.map((id) => eb.and([eb('level', '=', id.level), eb('idx', '=', id.index)]))))
+    .compile();
 }
 
 /** A lookup over nodes read by `readNodes`; a missing node means the stored tree is damaged. */
