@@ -2,19 +2,26 @@
 // sequencer (`LedgerStore.append`), then a server in its own process on that database answers, one request at a
 // time: the newest page, the filters, `q`, a time range and a deep page, at 10,000 events and again at the full
 // size (the growth ratio); the whole log as CSV (rows/s, the server's peak RSS growth); and a webhook log stream's
-// delivery lag at 1,000 appends/s. Baselines from the same run: a plain `SELECT … ORDER BY idx DESC LIMIT 100` of
-// the same log's entries on the reader, a plain keyset SELECT streaming every entry, the append's own latency.
+// delivery lag at 1,000 audited requests/s. Baselines from the same run: a plain `SELECT … ORDER BY idx DESC LIMIT
+// 100` of the same log's entries on a connection of the bench's own, a plain keyset SELECT streaming every entry,
+// the audited request's own latency.
+//
+// The bench loads with the server stopped and measures with its storage closed: a SQLite database has one server
+// process (storage.ts, `ownDatabase`), so the bench never writes beside it.
 //
 //   node --conditions=vigil-source --import tsx bench/auditlog.ts [--events 1000000] [--only sqlite|postgres]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { LedgerStore } from '../packages/server/src/ledger/ledger-store.js';
-import { openStorage, type Storage } from '../packages/server/src/storage/storage.js';
+import type { Database } from '../packages/server/src/storage/schema.js';
+import { openStorage, SQLITE_FILE, type StorageOptions } from '../packages/server/src/storage/storage.js';
 import { BENCH_TOKEN, startServerProcess } from './support/server-process.js';
 
 const { values: args } = parseArgs({
@@ -173,6 +180,19 @@ async function getJson(url: string): Promise<{ auditLogEvents: unknown[]; contin
   return (await response.json()) as { auditLogEvents: unknown[]; continuationToken?: string };
 }
 
+/** A GET with the bench's token through `agent`; resolves with the status once the body has been read. */
+function get(agent: Agent, url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { agent, headers }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+      response.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
 /** Resident set size of a process, in bytes. */
 function rss(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -184,12 +204,18 @@ function rss(pid: number): number {
 type Queries = Record<string, Latency>;
 
 /** Sequential requests: each listing, and the plain-SELECT baseline of the same number of rows. */
-async function listings(storage: Storage, logId: number, url: string, loaded: number, before?: Queries) {
+async function listings(
+  reader: Kysely<Database>,
+  logId: number,
+  url: string,
+  loaded: number,
+  before?: Queries,
+) {
   const v2 = `${url}/api/orgs/${ORG}/auditlogs/v2`;
   const timeAt = (n: number) => Math.floor((T0 + Math.floor((n * SPAN) / EVENTS)) / 1000);
   const figures: Queries = {};
   figures.baseline = await timed(REQUESTS, () =>
-    storage.reader
+    reader
       .selectFrom('ledger_entries')
       .select(['idx', 'data'])
       .where('log_id', '=', logId)
@@ -199,7 +225,7 @@ async function listings(storage: Storage, logId: number, url: string, loaded: nu
   );
   const base = figures.baseline;
   console.log(
-    `  ${'baseline: SELECT … ORDER BY idx DESC LIMIT 100'.padEnd(44)} p50${ms(base.p50)}  p95${ms(base.p95)}   (in-process, reader)`,
+    `  ${'baseline: SELECT … ORDER BY idx DESC LIMIT 100'.padEnd(44)} p50${ms(base.p50)}  p95${ms(base.p95)}   (the bench's own connection)`,
   );
   const cases: Array<[string, string, (i: number) => string]> = [
     ['newest page of 100', '10 ms', () => `${v2}?startTime=0`],
@@ -258,13 +284,13 @@ async function listings(storage: Storage, logId: number, url: string, loaded: nu
   return figures;
 }
 
-async function exportCsv(storage: Storage, logId: number, url: string, pid: number): Promise<void> {
+async function exportCsv(reader: Kysely<Database>, logId: number, url: string, pid: number): Promise<void> {
   // Baseline: a plain keyset SELECT streaming every entry of the log, 1,000 rows a query.
   let start = performance.now();
   let plain = 0;
   let before: number | undefined;
   for (;;) {
-    let query = storage.reader
+    let query = reader
       .selectFrom('ledger_entries')
       .select(['idx', 'data'])
       .where('log_id', '=', logId)
@@ -307,8 +333,11 @@ async function exportCsv(storage: Storage, logId: number, url: string, pid: numb
   );
 }
 
-/** Webhook delivery lag: a receiver here, a stream to it, 1,000 appends/s for 10 s through the same database. */
-async function streamLag(ledger: LedgerStore, url: string): Promise<void> {
+/**
+ * Webhook delivery lag: a receiver here, a stream to it, 1,000 audited requests/s for 10 s (`GET` of an
+ * environment, each recorded as `environment-read`): lag is the record's arrival less its time.
+ */
+async function streamLag(url: string): Promise<void> {
   const lags: number[] = [];
   const receiver: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -317,18 +346,27 @@ async function streamLag(ledger: LedgerStore, url: string): Promise<void> {
       const arrived = Date.now();
       for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
         if (!line) continue;
-        const entry = (JSON.parse(line) as { entry: { time: number; requestId?: string } }).entry;
-        if (entry.requestId?.startsWith('lag-')) lags.push(arrived - entry.time);
+        const entry = (JSON.parse(line) as { entry: LagEntry }).entry;
+        if (entry.event === 'environment-read' && entry.resource?.project === 'lag')
+          lags.push(arrived - entry.time);
       }
       response.writeHead(200).end();
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   try {
-    const port = (receiver.address() as AddressInfo).port;
-    const created = await fetch(`${url}/api/orgs/${ORG}/auditlogs/streams`, {
+    const json = { ...headers, 'content-type': 'application/json' };
+    const created = await fetch(`${url}/api/esc/environments/${ORG}`, {
       method: 'POST',
-      headers: { ...headers, 'content-type': 'application/json' },
+      headers: json,
+      body: JSON.stringify({ project: 'lag', name: 'env' }),
+    });
+    if (created.status !== 200)
+      throw new Error(`environment: HTTP ${created.status} ${await created.text()}`);
+    const port = (receiver.address() as AddressInfo).port;
+    const stream = await fetch(`${url}/api/orgs/${ORG}/auditlogs/streams`, {
+      method: 'POST',
+      headers: json,
       body: JSON.stringify({
         name: 'bench',
         kind: 'webhook',
@@ -336,75 +374,118 @@ async function streamLag(ledger: LedgerStore, url: string): Promise<void> {
         from: 'now',
       }),
     });
-    if (created.status !== 201) throw new Error(`stream: HTTP ${created.status} ${await created.text()}`);
+    if (stream.status !== 201) throw new Error(`stream: HTTP ${stream.status} ${await stream.text()}`);
     const total = LAG_RATE * LAG_SECONDS;
-    const appendLatencies: number[] = [];
+    // At most 64 requests in flight, on kept-alive connections: a server that falls behind queues them here
+    // (their latency shows it) rather than facing thousands of new connections.
+    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    const requestLatencies: number[] = [];
     const pending: Promise<unknown>[] = [];
     const start = performance.now();
     for (let n = 0; n < total;) {
-      // Keep to the schedule: every event due by now is appended (10 per 10 ms at 1,000/s).
+      // Keep to the schedule: every request due by now is sent (10 per 10 ms at 1,000/s).
       const due = Math.min(total, Math.floor(((performance.now() - start) * LAG_RATE) / 1000));
       for (; n < due; n++) {
         const t = performance.now();
         pending.push(
-          ledger
-            .append(ORG, record(n, Date.now(), `lag-${n}`))
-            .then(() => appendLatencies.push(performance.now() - t)),
+          get(agent, `${url}/api/esc/environments/${ORG}/lag/env`).then((status) => {
+            if (status !== 200) throw new Error(`read: HTTP ${status}`);
+            requestLatencies.push(performance.now() - t);
+          }),
         );
       }
       await new Promise((r) => setTimeout(r, 5));
     }
     await Promise.all(pending);
+    agent.destroy();
     const deadline = Date.now() + 30_000;
     while (lags.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const append = percentiles(appendLatencies);
+    const request = percentiles(requestLatencies);
     console.log(
-      `  ${'baseline: the append itself (to durable)'.padEnd(44)} p50${ms(append.p50)}  p95${ms(append.p95)}`,
+      `  ${'baseline: the audited request itself'.padEnd(44)} p50${ms(request.p50)}  p95${ms(request.p95)}`,
     );
     const lag = percentiles(lags);
     const max = lags.reduce((a, b) => Math.max(a, b), 0);
     console.log(
       `  ${`stream lag at ${count(LAG_RATE)}/s (${count(lags.length)}/${count(total)} arrived)`.padEnd(44)}` +
-        ` p50${ms(lag.p50)}  p95${ms(lag.p95)}  max ${max} ms  ×${(lag.p95 / append.p95).toFixed(0)} of baseline   (goal ≤ 2 s)`,
+        ` p50${ms(lag.p50)}  p95${ms(lag.p95)}  max ${max} ms  ×${(lag.p95 / request.p95).toFixed(0)} of baseline   (goal ≤ 2 s)`,
     );
   } finally {
     await new Promise((r) => receiver.close(r));
   }
 }
 
-async function bench(label: string, storage: Storage, serverEnv: Record<string, string>): Promise<void> {
+interface LagEntry {
+  time: number;
+  event: string;
+  resource?: { project?: string };
+}
+
+/** The database under test: how the bench loads it (a storage of its own) and reads it beside the server. */
+interface Target {
+  readonly label: string;
+  readonly storage: StorageOptions;
+  readonly serverEnv: Record<string, string>;
+  /** A read connection of the bench's own for the baselines (never a second writer). */
+  readonly reader: () => { db: Kysely<Database>; close: () => Promise<void> };
+}
+
+/** Loads records `from` … `to − 1` with the server stopped: a storage of the bench's own, closed afterwards. */
+async function loadStopped(target: Target, from: number, to: number): Promise<number> {
+  const storage = await openStorage(target.storage);
   const ledger = new LedgerStore(storage);
-  console.log(
-    `${label}, ${count(EVENTS)} events in organization "${ORG}", ${REQUESTS} sequential requests a figure`,
-  );
-  let rate = await load(ledger, 0, SMALL);
-  const server = await startServerProcess(serverEnv);
   try {
-    const logId = (await ledger.findLogId(ORG))!;
+    return await load(ledger, from, to);
+  } finally {
+    await ledger.close();
+    await storage.close();
+  }
+}
+
+async function bench(target: Target): Promise<void> {
+  console.log(
+    `${target.label}, ${count(EVENTS)} events in organization "${ORG}", ${REQUESTS} sequential requests a figure`,
+  );
+  let rate = await loadStopped(target, 0, SMALL);
+  const reader = target.reader();
+  let server = await startServerProcess(target.serverEnv);
+  try {
+    const row = await reader.db
+      .selectFrom('ledger_logs')
+      .select('id')
+      .where('org', '=', ORG)
+      .executeTakeFirstOrThrow();
+    const logId = row.id;
     console.log(`at ${count(SMALL)} events (loaded at ${count(rate)}/s):`);
-    const small = await listings(storage, logId, server.url, SMALL);
+    const small = await listings(reader.db, logId, server.url, SMALL);
     if (EVENTS > SMALL) {
-      rate = await load(ledger, SMALL, EVENTS);
+      await server.stop();
+      rate = await loadStopped(target, SMALL, EVENTS);
+      server = await startServerProcess(target.serverEnv);
       console.log(`at ${count(EVENTS)} events (loaded at ${count(rate)}/s):`);
-      await listings(storage, logId, server.url, EVENTS, small);
+      await listings(reader.db, logId, server.url, EVENTS, small);
     }
-    await exportCsv(storage, logId, server.url, server.pid);
-    await streamLag(ledger, server.url);
+    await exportCsv(reader.db, logId, server.url, server.pid);
+    await streamLag(server.url);
   } finally {
     await server.stop();
-    await ledger.close();
+    await reader.close();
   }
 }
 
 if (args.only !== 'postgres') {
   const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'vigil-bench-'));
   try {
-    const storage = await openStorage({ dataDir: dir });
-    try {
-      await bench('SQLite (WAL)', storage, { VIGIL_DATA_DIR: dir });
-    } finally {
-      await storage.close();
-    }
+    await bench({
+      label: 'SQLite (WAL)',
+      storage: { dataDir: dir },
+      serverEnv: { VIGIL_DATA_DIR: dir },
+      reader: () => {
+        const handle = new SQLite(join(dir, SQLITE_FILE), { readonly: true });
+        const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+        return { db, close: () => db.destroy() };
+      },
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -412,16 +493,20 @@ if (args.only !== 'postgres') {
 if (args.only !== 'sqlite') {
   const schema = `vbench_audit_${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
-  const storage = await openStorage({ databaseUrl: PG_URL, schema, poolSize: 64 });
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
   try {
-    const url = new URL(PG_URL);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    await bench(`PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//')})`, storage, {
-      VIGIL_DATA_DIR: dir,
-      VIGIL_DATABASE_URL: url.toString(),
+    await bench({
+      label: `PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//')})`,
+      storage: { databaseUrl: PG_URL, schema, poolSize: 64 },
+      serverEnv: { VIGIL_DATA_DIR: dir, VIGIL_DATABASE_URL: url.toString() },
+      reader: () => {
+        const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+        const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+        return { db, close: () => db.destroy() };
+      },
     });
   } finally {
-    await storage.close();
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

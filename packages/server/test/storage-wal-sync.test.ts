@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +142,24 @@ describe('WalSync', () => {
     await storage.close();
     storage = await openStorage({ dataDir: dir });
     expect(storage.sqlite!.open).toBe(true);
+  });
+
+  it('closes in a process that has nothing else to do (the checkpointer thread holds it open while it stops)', async () => {
+    // Once, close() waited for the unreferenced checkpointer thread to exit, and a script whose last work was
+    // closing its storage ended there, with the close still pending (exit code 13 under a top-level await).
+    const script = `
+      import { openStorage } from ${JSON.stringify(join(import.meta.dirname, '../src/storage/storage.ts'))};
+      const storage = await openStorage({ dataDir: process.env.DIR });
+      await storage.close();
+      console.log('closed');`;
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=vigil-source', '--import', 'tsx', '--input-type=module', '-e', script],
+      { env: { ...process.env, DIR: join(dir, 'child') }, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(child.stderr).toBe('');
+    expect(child.stdout.trim()).toBe('closed');
+    expect(child.status).toBe(0);
   });
 
   it('treats a log that does not exist yet as nothing to sync', async () => {

@@ -34,6 +34,9 @@ export class Checkpointer {
   /** Stops checkpointing and closes the worker's connection. */
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
+      // Unreferenced while it runs (it must not keep a process alive); referenced while it stops, or a process
+      // with nothing else to do would exit with this promise, and everything awaiting it, still pending.
+      this.worker.ref();
       this.worker.once('exit', () => resolve());
       this.worker.postMessage('stop');
     });
