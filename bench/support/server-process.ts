@@ -1,10 +1,24 @@
 // A Vigil server in its own process for benchmarks (so the load generator does not share its event loop).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** The bootstrap admin's token in benchmark servers. */
 export const BENCH_TOKEN = 'vigil-bench-admin-token-0123456789abcdef';
-const MAIN = fileURLToPath(new URL('../../packages/server/src/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The built server, as `npm start` runs it (no TypeScript loader in the process measured). */
+const MAIN = fileURLToPath(new URL('../../packages/server/dist/main.js', import.meta.url));
+
+let built = false;
+
+/** Builds the workspace (`tsc -b`, incremental) once per benchmark process, so the server measured is the code. */
+function build(): void {
+  if (built) return;
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const result = spawnSync(process.execPath, [tsc, '-b'], { cwd: ROOT, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('tsc -b failed: the benchmark needs the built server');
+  built = true;
+}
 
 export interface ServerProcess {
   readonly url: string;
@@ -15,20 +29,18 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `packages/server/src/main.ts` on a free port with `env` over the benchmark defaults (log level warn: a
+ * Builds, then starts the built server (`packages/server/dist/main.js`) on a free port with `env` over the benchmark defaults (log level warn: a
  * line per request would measure the logger). BENCH_PROFILE=1 writes a CPU profile to /tmp/srvprof;
  * BENCH_VERBOSE=1 shows the server's output.
  */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  build();
   const child = spawn(
     process.execPath,
     [
       ...(process.env.BENCH_PROFILE
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? '/tmp/srvprof'}`]
         : []),
-      '--conditions=vigil-source',
-      '--import',
-      'tsx',
       MAIN,
     ],
     {

@@ -1,8 +1,10 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { gunzipSync, createGunzip } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cefExtension, cefHeader } from '../src/audit/cef.js';
 import { CSV_HEADER, csvCell } from '../src/audit/csv.js';
+import { csvFields, toAuditLogEvent } from '../src/audit/pulumi-event.js';
 import { client, ORG, seed, seedRecord, signedIn, T0 } from './auditlog-support.js';
 import { DIALECTS } from './support/databases.js';
 import { ADMIN_TOKEN, startServer, type RunningServer } from './support/server.js';
@@ -33,6 +35,54 @@ describe('CSV and CEF cells', () => {
     expect(csvCell('a\nb')).toBe('"a\nb"');
     expect(csvCell('plain text')).toBe('plain text');
     expect(csvCell('')).toBe('');
+  });
+
+  it('reads the fields of a CSV line as the event the API answers does, whatever the bytes hold', () => {
+    // csvFields is the export's shortcut past toAuditLogEvent: for any entry, the same columns.
+    const value = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null));
+    const recordish = fc.record(
+      {
+        time: fc.oneof(fc.integer({ min: -1e15, max: 1e15 }), fc.double(), fc.string()),
+        event: fc.oneof(
+          fc.constantFrom('environment-open', 'environment-revision-tag-open', 'user-login'),
+          value,
+        ),
+        description: fc.oneof(fc.string(), fc.constant(FORMULA), value),
+        sourceIP: fc.oneof(fc.constant('203.0.113.9'), value),
+        actor: fc.oneof(
+          fc.record(
+            { login: fc.oneof(fc.string(), value), name: fc.oneof(fc.string(), value), kind: fc.string() },
+            { requiredKeys: [] },
+          ),
+          value,
+        ),
+        reqOrgAdmin: value,
+        authFailure: value,
+      },
+      { requiredKeys: [] },
+    );
+    const bytes = fc.oneof(
+      recordish.map((r) => new TextEncoder().encode(JSON.stringify(r))),
+      fc.uint8Array({ maxLength: 64 }),
+    );
+    fc.assert(
+      fc.property(bytes, (data) => {
+        const event = toAuditLogEvent(data);
+        const fields = csvFields(data);
+        expect(fields).toEqual({
+          timestamp: event.timestamp,
+          name: event.user.name,
+          login: event.user.githubLogin,
+          event: event.event,
+          description: event.description,
+          sourceIP: event.sourceIP,
+          reqOrgAdmin: event.reqOrgAdmin === true,
+          reqStackAdmin: event.reqStackAdmin === true,
+          authFailure: event.authFailure === true,
+        });
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('escapes CEF header and extension syntax', () => {

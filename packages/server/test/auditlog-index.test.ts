@@ -1,9 +1,11 @@
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAuditQuery } from '../src/audit/audit-query.js';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { backfillAuditIndex } from '../src/storage/migrations/0004-audit-index.js';
 import { backfillAuditQueryColumns } from '../src/storage/migrations/0007-audit-query.js';
-import type { Storage } from '../src/storage/storage.js';
+import { openStorage, type Storage } from '../src/storage/storage.js';
 import { seedRecord } from './auditlog-support.js';
 import { DIALECTS, rawSql, testDatabase, type TestDatabase } from './support/databases.js';
 
@@ -74,10 +76,41 @@ for (const dialect of DIALECTS) {
       const next = await query.page('acme', { before: page.next! }, 7);
       expect(next.entries.map((e) => e.index)).toEqual(audited.slice(7, 14));
       const all: number[] = [];
-      for await (const e of query.all('acme', {})) all.push(e.index);
+      for await (const page of query.pages('acme', {})) all.push(...page.map((e) => e.index));
       expect(all).toEqual(audited);
       await ledger.close();
     });
+
+    if (dialect === 'postgres')
+      it('reads the index on sessions that leave PostgreSQL only index walks, in the same schema, without statistics', async () => {
+        db = testDatabase(dialect);
+        // The schema as a server is given it: in the URL's own `options`, which the audit pool must keep.
+        const url = new URL(db.databaseUrl!);
+        url.searchParams.set('options', `-c search_path=${db.schema} -c statement_timeout=60000`);
+        const admin = new pg.Client({ connectionString: db.databaseUrl });
+        await admin.connect();
+        await admin.query(`CREATE SCHEMA ${db.schema}`);
+        await admin.end();
+        storage = await openStorage({ databaseUrl: url.toString() });
+        const setting = async (reader: Storage['reader'], name: string) =>
+          (await sql<{ v: string }>`SELECT current_setting(${name}) AS v`.execute(reader)).rows[0]!.v;
+        for (const name of ['enable_bitmapscan', 'enable_sort']) {
+          expect(await setting(storage.auditReader, name)).toBe('off');
+          expect(await setting(storage.reader, name)).toBe('on');
+        }
+        expect(await setting(storage.auditReader, 'search_path')).toBe(db.schema);
+        expect(await setting(storage.auditReader, 'statement_timeout')).toBe('1min');
+        // A filtered page of a table never analyzed: an index walk that stops at the page, no bitmap, no sort.
+        const ledger = new LedgerStore(storage);
+        await Promise.all([...Array(3000).keys()].map((n) => ledger.append('acme', seedRecord(n, n))));
+        await ledger.close();
+        const plan = await sql<{ 'QUERY PLAN': string }>`
+          EXPLAIN SELECT idx FROM audit_events WHERE log_id = 1 AND event = 'environment-read' AND idx < 2000
+          ORDER BY idx DESC LIMIT 101`.execute(storage.auditReader);
+        const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(text).toMatch(/Index (Only )?Scan Backward/);
+        expect(text).not.toMatch(/Bitmap|Sort/);
+      });
 
     it('backfills entries that predate the index, idempotently', async () => {
       db = testDatabase(dialect);

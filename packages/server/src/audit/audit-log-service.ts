@@ -67,21 +67,21 @@ export function createAuditLogService(deps: AuditLogServiceDeps) {
 
     /**
      * Records the export (`description` says its format and filters), then hands back the selected entries,
-     * newest first, read lazily. Nothing is read before the record is durable.
+     * newest first, a page at a time, read lazily. Nothing is read before the record is durable.
      */
     async export(
       caller: Caller,
       org: string,
       selection: AuditSelection,
       description: string,
-    ): Promise<AsyncGenerator<SelectedEntry>> {
+    ): Promise<AsyncGenerator<SelectedEntry[]>> {
       await kernel.perform(caller.ctx, {
         org,
         event: 'audit-log-exported',
         authorize: () => refusal(caller, org, LOG_READERS, 'export the audit log'),
         reads: () => ({ result: undefined, description }),
       });
-      return query.all(org, selection);
+      return query.pages(org, selection);
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { EventId } from '@vigil/protocol';
+import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
@@ -28,21 +29,17 @@ export interface SelectedEntry {
   readonly data: Uint8Array;
 }
 
-/** Rows read per query when an export streams the whole selection. */
-export const EXPORT_READ_PAGE = 1000;
+/**
+ * Rows read per query when an export streams the whole selection. SQLite reads on the event loop: a thousand rows
+ * hold it about 2 ms. PostgreSQL's reads wait off the loop, two round trips a page: larger pages.
+ */
+export const EXPORT_READ_PAGE = { sqlite: 1000, postgres: 4000 } as const;
 /** Indexes per block of the time summary (see `createTimeSummary`). */
 export const TIME_BLOCK = 1024;
 /** Blocks summarized per statement while a summary catches up (bounds how long one read holds SQLite). */
 const SUMMARY_CHUNK_BLOCKS = 64;
 /** Index intervals read one by one for a time-bounded page; further candidate blocks are read as one interval. */
 const MAX_INTERVALS = 16;
-
-/**
- * PostgreSQL, for one page read: no bitmap scans, no sorts. Without statistics (a table not yet analyzed, e.g.
- * with autovacuum off) it guesses that a few entries match and reads them all through a bitmap, then sorts them:
- * O(size) a page, O(size²) an export. Left without those, its one plan is the index walk.
- */
-const WALK_ONLY = sql`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`;
 
 /**
  * A half-open interval of log indexes `[lo, hi)` (`hi` undefined: no upper bound) that may hold selected entries;
@@ -64,7 +61,8 @@ interface Interval {
  * through the time summary.
  */
 export function createAuditQuery(ledger: LedgerStore) {
-  const { reader, dialect } = ledger.storage;
+  // On PostgreSQL a pool whose sessions leave the planner only index walks (see `Storage.auditReader`).
+  const { auditReader: reader, dialect } = ledger.storage;
   const times = createTimeSummary(ledger);
 
   /** The log's id, or undefined for an organization nothing was ever recorded for (an empty log). */
@@ -111,6 +109,7 @@ export function createAuditQuery(ledger: LedgerStore) {
     interval: Interval,
     limit: number,
   ): Promise<SelectedEntry[]> {
+    if (raw) return raw(id, interval, limit);
     const out: SelectedEntry[] = [];
     let hi = interval.hi;
     while (out.length < limit) {
@@ -144,14 +143,8 @@ export function createAuditQuery(ledger: LedgerStore) {
     return out;
   }
 
-  /** `read` on PostgreSQL runs in a transaction that leaves its planner only index walks (`WALK_ONLY`). */
-  const walking = <T>(f: (db: Kysely<Database>) => Promise<T>): Promise<T> =>
-    dialect === 'postgres'
-      ? reader.transaction().execute(async (tx) => {
-          await WALK_ONLY.execute(tx);
-          return f(tx);
-        })
-      : f(reader);
+  /** `readUnfiltered` on SQLite: the same two range scans as prepared raw statements on the reader's handle. */
+  const raw = ledger.storage.sqliteReader && rawUnfiltered(ledger.storage.sqliteReader);
 
   async function read(id: number, selection: AuditSelection, limit: number): Promise<SelectedEntry[]> {
     const terms = conjuncts(selection);
@@ -167,22 +160,20 @@ export function createAuditQuery(ledger: LedgerStore) {
     // covering: `time` is in none).
     const timeless = and(terms.filter((t) => t.kind !== 'time'));
     const driver = drivingIndex(terms);
-    return walking(async (db) => {
-      const out: SelectedEntry[] = [];
-      for (const interval of intervals) {
-        const found = await readInterval(
-          db,
-          id,
-          interval.inside ? timeless : condition,
-          driver,
-          interval,
-          limit - out.length,
-        );
-        out.push(...found);
-        if (out.length >= limit) break;
-      }
-      return out;
-    });
+    const out: SelectedEntry[] = [];
+    for (const interval of intervals) {
+      const found = await readInterval(
+        reader,
+        id,
+        interval.inside ? timeless : condition,
+        driver,
+        interval,
+        limit - out.length,
+      );
+      out.push(...found);
+      if (out.length >= limit) break;
+    }
+    return out;
   }
 
   return {
@@ -201,10 +192,11 @@ export function createAuditQuery(ledger: LedgerStore) {
     },
 
     /**
-     * Every selected entry, newest first, read `EXPORT_READ_PAGE` rows at a time: memory stays constant however
-     * large the selection, and a consumer that stops early (a client that went away) stops the reads.
+     * Every selected entry, newest first, in pages of up to `EXPORT_READ_PAGE` rows (one read each): memory stays
+     * constant however large the selection, and a consumer that stops early (a client that went away) stops the
+     * reads. Pages, not entries: an export handles a page in one go, with no promise per entry.
      */
-    async *all(org: string, selection: AuditSelection): AsyncGenerator<SelectedEntry> {
+    async *pages(org: string, selection: AuditSelection): AsyncGenerator<SelectedEntry[]> {
       const id = await logId(org);
       if (id === undefined) return;
       let before = selection.before;
@@ -212,13 +204,43 @@ export function createAuditQuery(ledger: LedgerStore) {
         const rows = await read(
           id,
           { ...selection, ...(before === undefined ? {} : { before }) },
-          EXPORT_READ_PAGE,
+          EXPORT_READ_PAGE[dialect],
         );
-        yield* rows;
-        if (rows.length < EXPORT_READ_PAGE) return;
+        if (rows.length > 0) yield rows;
+        if (rows.length < EXPORT_READ_PAGE[dialect]) return;
         before = rows.at(-1)!.index;
       }
     },
+  };
+}
+
+/**
+ * SQLite's unfiltered walk (see `readUnfiltered`) on the reader's raw handle: rows as arrays, statements prepared
+ * once: about 40% less per row than building the query and its row objects each page.
+ */
+function rawUnfiltered(handle: SQLiteDatabase) {
+  const entries = handle
+    .prepare(
+      'SELECT idx, data FROM ledger_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?',
+    )
+    .raw();
+  const keys = handle
+    .prepare('SELECT idx FROM audit_events WHERE log_id = ? AND idx >= ? AND idx <= ?')
+    .pluck();
+  return (id: number, interval: Interval, limit: number): SelectedEntry[] => {
+    const out: SelectedEntry[] = [];
+    let hi = interval.hi ?? Number.MAX_SAFE_INTEGER;
+    while (out.length < limit) {
+      const want = limit - out.length;
+      const rows = entries.all(id, interval.lo, hi, want) as Array<[number, Uint8Array]>;
+      if (rows.length === 0) break;
+      const low = rows.at(-1)![0];
+      const audited = new Set(keys.all(id, low, rows[0]![0]) as number[]);
+      for (const [index, data] of rows) if (audited.has(index)) out.push({ index, data });
+      if (rows.length < want) break;
+      hi = low;
+    }
+    return out;
   };
 }
 

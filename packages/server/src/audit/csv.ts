@@ -1,4 +1,4 @@
-import type { AuditLogEvent } from './pulumi-event.js';
+import type { CsvFields } from './pulumi-event.js';
 
 /** Pulumi's export header, exactly (audit-log reference §1.5). */
 export const CSV_HEADER =
@@ -9,24 +9,24 @@ const CRLF = '\r\n';
 
 /**
  * One CSV line (with its CRLF) per event: Pulumi's columns, RFC 3339 UTC seconds, `true`/`false`. Exports call it
- * for every entry: one concatenation, no intermediate array.
+ * for every entry (with `csvFields` of the entry): one concatenation, no intermediate array.
  */
-export function csvLine(event: AuditLogEvent): string {
+export function csvLine(event: CsvFields): string {
   return (
     csvCell(rfc3339(event.timestamp)) +
     ',' +
-    csvCell(event.user.name) +
+    csvCell(event.name) +
     ',' +
-    csvCell(event.user.githubLogin) +
+    csvCell(event.login) +
     ',' +
     csvCell(event.event) +
     ',' +
     csvCell(event.description) +
     ',' +
     csvCell(event.sourceIP) +
-    (event.reqOrgAdmin === true ? ',true' : ',false') +
-    (event.reqStackAdmin === true ? ',true' : ',false') +
-    (event.authFailure === true ? ',true' : ',false') +
+    (event.reqOrgAdmin ? ',true' : ',false') +
+    (event.reqStackAdmin ? ',true' : ',false') +
+    (event.authFailure ? ',true' : ',false') +
     CRLF
   );
 }

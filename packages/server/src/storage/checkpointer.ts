@@ -21,11 +21,14 @@ export const WRITER_AUTOCHECKPOINT_PAGES = 20_000;
  */
 export class Checkpointer {
   private readonly worker: Worker;
-  private stopped: Promise<void> | undefined;
+  /** Settles when the thread has ended: stopped, or failed (at start, say), whichever comes first. */
+  private readonly exited: Promise<void>;
+  private stopping = false;
 
   constructor(path: string, intervalMs = CHECKPOINT_INTERVAL_MS) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER, { eval: true, workerData: { module, path, intervalMs } });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     // A checkpointer that fails leaves the writer's fallback checkpoint in charge; it must not end the process.
     this.worker.on('error', () => {});
     this.worker.unref();
@@ -33,14 +36,14 @@ export class Checkpointer {
 
   /** Stops checkpointing and closes the worker's connection. */
   stop(): Promise<void> {
-    this.stopped ??= new Promise<void>((resolve) => {
+    if (!this.stopping) {
+      this.stopping = true;
       // Unreferenced while it runs (it must not keep a process alive); referenced while it stops, or a process
       // with nothing else to do would exit with this promise, and everything awaiting it, still pending.
       this.worker.ref();
-      this.worker.once('exit', () => resolve());
       this.worker.postMessage('stop');
-    });
-    return this.stopped;
+    }
+    return this.exited;
   }
 }
 

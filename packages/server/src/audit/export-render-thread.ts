@@ -1,0 +1,15 @@
+// The render thread of `ExportRenderer`: pages in, chunks of lines out (transferred, not copied).
+import { parentPort } from 'node:worker_threads';
+import { renderPage, unpackPage, type PackedPage } from './export-render.js';
+
+parentPort!.on('message', (page: PackedPage) => {
+  try {
+    const chunk = renderPage(unpackPage(page), page.format, page.context);
+    // A chunk of its own memory (not a slice of Buffer's shared pool) can be transferred.
+    const own =
+      chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.byteLength ? chunk : new Uint8Array(chunk);
+    parentPort!.postMessage({ id: page.id, chunk: own }, [own.buffer as ArrayBuffer]);
+  } catch (error) {
+    parentPort!.postMessage({ id: page.id, error: error instanceof Error ? error.message : String(error) });
+  }
+});

@@ -1,0 +1,192 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { SelectedEntry } from './audit-query.js';
+import { cefLine } from './cef.js';
+import { csvLine } from './csv.js';
+import { ocsfEvent } from './ocsf.js';
+import { csvFields, recordTimeMs, toAuditLogEvent } from './pulumi-event.js';
+
+/** The export formats rendered from each entry's record (`jsonl` is the entries' own bytes, never rendered). */
+export type RenderedFormat = 'csv' | 'cef' | 'ocsf';
+
+/** What a CEF line names besides the record: the organization and the server's host. */
+export interface RenderContext {
+  readonly org: string;
+  readonly host: string;
+}
+
+/** One entry as a line of a rendered format, newline included. */
+export function renderLine(entry: SelectedEntry, format: RenderedFormat, context: RenderContext): string {
+  switch (format) {
+    case 'csv':
+      return csvLine(csvFields(entry.data));
+    case 'cef':
+      return cefLine(toAuditLogEvent(entry.data), { ...context, timeMs: recordTimeMs(entry.data) });
+    case 'ocsf':
+      return `${JSON.stringify(ocsfEvent(entry.index, entry.data))}\n`;
+  }
+}
+
+/**
+ * A page of entries as one UTF-8 chunk of lines. The lines are gathered in an array and encoded once, joined:
+ * encoding a string built by `+=` first flattens it, four times the cost.
+ */
+export function renderPage(
+  entries: readonly SelectedEntry[],
+  format: RenderedFormat,
+  context: RenderContext,
+): Buffer {
+  const lines = new Array<string>(entries.length);
+  for (let i = 0; i < entries.length; i++) lines[i] = renderLine(entries[i]!, format, context);
+  return Buffer.from(lines.join(''));
+}
+
+/** A page as it crosses to the render thread: entries packed into one transferable buffer. */
+export interface PackedPage {
+  readonly id: number;
+  readonly format: RenderedFormat;
+  readonly context: RenderContext;
+  readonly indexes: Float64Array<ArrayBuffer>;
+  /** Entry i is `bytes[offsets[i] … offsets[i + 1])`. */
+  readonly offsets: Uint32Array<ArrayBuffer>;
+  readonly bytes: Uint8Array<ArrayBuffer>;
+}
+
+export function packPage(
+  id: number,
+  entries: readonly SelectedEntry[],
+  format: RenderedFormat,
+  context: RenderContext,
+): PackedPage {
+  const indexes = new Float64Array(entries.length);
+  const offsets = new Uint32Array(entries.length + 1);
+  let total = 0;
+  for (let i = 0; i < entries.length; i++) {
+    indexes[i] = entries[i]!.index;
+    offsets[i] = total;
+    total += entries[i]!.data.length;
+  }
+  offsets[entries.length] = total;
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < entries.length; i++) bytes.set(entries[i]!.data, offsets[i]!);
+  return { id, format, context, indexes, offsets, bytes };
+}
+
+export function unpackPage(page: PackedPage): SelectedEntry[] {
+  const entries = new Array<SelectedEntry>(page.indexes.length);
+  for (let i = 0; i < entries.length; i++)
+    entries[i] = {
+      index: page.indexes[i]!,
+      data: page.bytes.subarray(page.offsets[i]!, page.offsets[i + 1]!),
+    };
+  return entries;
+}
+
+/**
+ * Renders export pages on a thread of its own, so that a CSV, CEF or OCSF export uses both of a small machine's
+ * cores: this thread reads the next page while the render thread parses and formats the last one (decoding each
+ * record is most of an export's cost). Pages come back in the order they were sent. One thread, started on the
+ * first export and shared by all; if it cannot start or fails, pages are rendered here, with the same bytes.
+ */
+export class ExportRenderer {
+  private worker: Worker | undefined;
+  private broken = false;
+  private next = 0;
+  private readonly pending = new Map<
+    number,
+    { resolve: (b: Buffer) => void; reject: (e: unknown) => void }
+  >();
+
+  /** One page as a chunk of lines. */
+  render(entries: readonly SelectedEntry[], format: RenderedFormat, context: RenderContext): Promise<Buffer> {
+    const worker = this.thread();
+    if (!worker) return Promise.resolve(renderPage(entries, format, context));
+    const page = packPage(this.next++, entries, format, context);
+    const chunk = new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(page.id, { resolve, reject });
+      worker.postMessage(page, [page.indexes.buffer, page.offsets.buffer, page.bytes.buffer]);
+    });
+    // Pages render ahead of their turn: if the thread fails, those not yet awaited reject unobserved, which must
+    // not count as an unhandled rejection (it would end the process). Awaiting the chunk still throws.
+    chunk.catch(() => {});
+    return chunk;
+  }
+
+  /** Whether pages go to the render thread (false once it has failed, or if it could not start). */
+  threaded(): boolean {
+    return this.thread() !== undefined;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.broken = true;
+    this.fail(new Error('the export renderer was closed'));
+    await worker?.terminate();
+  }
+
+  private thread(): Worker | undefined {
+    if (this.worker || this.broken) return this.worker;
+    try {
+      // Built, the thread is the compiled module. Running from TypeScript sources (tests,
+      // `--conditions=vigil-source`), a small bootstrap registers tsx in the thread before it loads them.
+      const worker = import.meta.url.endsWith('.ts')
+        ? new Worker(SOURCE_BOOTSTRAP, {
+            eval: true,
+            workerData: {
+              module: new URL('./export-render-thread.ts', import.meta.url).href,
+              tsx: new URL('index.mjs', pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')))
+                .href,
+            },
+            execArgv: ['--conditions=vigil-source'],
+            resourceLimits: THREAD_LIMITS,
+          })
+        : new Worker(new URL('./export-render-thread.js', import.meta.url), {
+            resourceLimits: THREAD_LIMITS,
+          });
+      worker.unref();
+      worker.on('message', (message: { id: number; chunk?: Uint8Array; error?: string }) => {
+        const waiting = this.pending.get(message.id);
+        if (!waiting) return;
+        this.pending.delete(message.id);
+        if (message.chunk)
+          waiting.resolve(
+            Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
+          );
+        else waiting.reject(new Error(`the export renderer failed: ${message.error ?? 'unknown error'}`));
+      });
+      const down = (error: unknown) => {
+        if (this.worker !== worker) return;
+        this.worker = undefined;
+        this.broken = true;
+        this.fail(error);
+      };
+      worker.on('error', down);
+      worker.on('exit', (code) => down(new Error(`the export renderer exited (code ${code})`)));
+      this.worker = worker;
+    } catch {
+      this.broken = true;
+    }
+    return this.worker;
+  }
+
+  private fail(error: unknown): void {
+    for (const waiting of this.pending.values()) waiting.reject(error);
+    this.pending.clear();
+  }
+}
+
+/**
+ * The render thread's young generation: a page's garbage is short-lived, and V8's default (semi-spaces growing to
+ * 16 MB) would add tens of megabytes of resident memory for no gain in speed.
+ */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8 };
+
+const SOURCE_BOOTSTRAP = `
+(async () => {
+  const { workerData } = await import('node:worker_threads');
+  (await import(workerData.tsx)).register();
+  await import(workerData.module);
+})();
+`;

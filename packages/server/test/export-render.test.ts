@@ -1,0 +1,103 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canonicalBytes } from '@vigil/ledger';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SelectedEntry } from '../src/audit/audit-query.js';
+import { ExportRenderer, renderPage, type RenderedFormat } from '../src/audit/export-render.js';
+
+const context = { org: 'acme', host: 'vigil-test' };
+const FORMATS: RenderedFormat[] = ['csv', 'cef', 'ocsf'];
+
+/** Entries an export may meet: ordinary records, hostile text, non-ASCII, and bytes that are not a record at all. */
+function entries(count: number, from = 0): SelectedEntry[] {
+  const odd: Uint8Array[] = [
+    new TextEncoder().encode('{"event":'), // truncated
+    new TextEncoder().encode('[1,2,3]'),
+    new Uint8Array([0xff, 0xfe, 0x00]),
+  ];
+  return Array.from({ length: count }, (_, k) => {
+    const n = from + k;
+    const data =
+      n % 17 === 5
+        ? odd[n % odd.length]!
+        : canonicalBytes({
+            v: 1,
+            time: 1_764_000_000_000 + n * 1234,
+            org: 'acme',
+            event: n % 3 === 0 ? 'environment-open' : 'user-login-failed',
+            description: [`=cmd|' /C calc'!A0 ${n}`, `Opened "app/prod", rev ${n}`, `ünïcødé ✓ 🔐 ${n}`][
+              n % 3
+            ]!,
+            actor: {
+              kind: n % 4 === 0 ? 'token' : 'user',
+              login: `user-${n % 7}`,
+              name: n % 5 === 0 ? '' : `User, ${n % 7}`,
+              ...(n % 4 === 0 ? { tokenId: `tok_${n}`, tokenName: '+ci', tokenKind: 'team' } : {}),
+            },
+            sourceIP: n % 2 ? '203.0.113.7' : '2001:db8::1',
+            outcome: n % 3 === 0 ? 'success' : 'denied',
+            ...(n % 3 === 0 ? {} : { authFailure: true }),
+          });
+    return { index: n, data };
+  });
+}
+
+describe('export renderer', () => {
+  let renderer: ExportRenderer | undefined;
+
+  afterEach(async () => {
+    await renderer?.close();
+  });
+
+  it('renders on its own thread exactly the bytes the inline path renders, pages in the order sent', async () => {
+    renderer = new ExportRenderer();
+    expect(renderer.threaded()).toBe(true);
+    for (const format of FORMATS) {
+      const pages = Array.from({ length: 12 }, (_, p) => entries(50, p * 50));
+      // Every page sent before any is awaited: answers must still pair with their pages.
+      const rendered = await Promise.all(pages.map((page) => renderer!.render(page, format, context)));
+      for (let p = 0; p < pages.length; p++)
+        expect(rendered[p]!.toString('utf8')).toBe(renderPage(pages[p]!, format, context).toString('utf8'));
+    }
+  });
+
+  it('renders here, with the same bytes, once its thread is gone; a page in flight then fails rather than vanishes', async () => {
+    renderer = new ExportRenderer();
+    const page = entries(40);
+    const inFlight = renderer.render(page, 'csv', context).then(
+      () => 'rendered',
+      (error: Error) => error.message,
+    );
+    await renderer.close();
+    expect(await inFlight).toMatch(/closed/);
+    expect(renderer.threaded()).toBe(false);
+    expect((await renderer.render(page, 'csv', context)).toString('utf8')).toBe(
+      renderPage(page, 'csv', context).toString('utf8'),
+    );
+  });
+
+  it('starts its thread from the built server too (compiled JavaScript, no TypeScript loader)', () => {
+    const built = fileURLToPath(new URL('../dist/audit/export-render.js', import.meta.url));
+    // `npm test` builds before it tests (tsc -b); a bare vitest run on a fresh clone has nothing to load.
+    expect(existsSync(built), `${built} is missing: run \`npx tsc -b\` first`).toBe(true);
+    const script = `
+      import { ExportRenderer } from ${JSON.stringify(built)};
+      const renderer = new ExportRenderer();
+      const data = new TextEncoder().encode(JSON.stringify({ event: 'user-login', time: 0, description: 'x' }));
+      const chunk = await renderer.render([{ index: 0, data }], 'csv', { org: 'acme', host: 'h' });
+      console.log(JSON.stringify({ threaded: renderer.threaded(), line: chunk.toString('utf8') }));
+      await renderer.close();`;
+    const file = join(mkdtempSync(join(tmpdir(), 'vigil-render-')), 'render.mjs');
+    writeFileSync(file, script);
+    const child = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dirname(file), { recursive: true, force: true });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual({
+      threaded: true,
+      line: '1970-01-01T00:00:00Z,,,user-login,x,,false,false,false\r\n',
+    });
+  });
+});
