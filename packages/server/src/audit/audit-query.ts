@@ -38,6 +38,8 @@ export const EXPORT_READ_PAGE = { sqlite: 1000, postgres: 4000 } as const;
 export const TIME_BLOCK = 1024;
 /** Blocks summarized per statement while a summary catches up (bounds how long one read holds SQLite). */
 const SUMMARY_CHUNK_BLOCKS = 64;
+/** Longest a time summary goes without looking for newly completed blocks (it stays exact: see `createTimeSummary`). */
+const SUMMARY_REFRESH_MS = 1000;
 /** Index intervals read one by one for a time-bounded page; further candidate blocks are read as one interval. */
 const MAX_INTERVALS = 16;
 
@@ -318,6 +320,8 @@ interface LogTimes {
   readonly max: number[];
   /** The refresh under way: concurrent reads wait for it rather than start their own. */
   refreshing: Promise<void> | undefined;
+  /** When the last refresh started (`performance.now()`). */
+  refreshedAt: number;
 }
 
 /**
@@ -374,12 +378,16 @@ function createTimeSummary(ledger: LedgerStore) {
   async function current(id: number): Promise<LogTimes> {
     let log = logs.get(id);
     if (!log) {
-      log = { blocks: 0, min: [], max: [], refreshing: undefined };
+      log = { blocks: 0, min: [], max: [], refreshing: undefined, refreshedAt: -Infinity };
       logs.set(id, log);
     }
-    // One O(log n) look at the newest index per time-bounded read; new blocks are summarized when complete.
-    if (!log.refreshing) {
+    // One O(log n) look at the newest index at most every SUMMARY_REFRESH_MS (a round trip on PostgreSQL, which
+    // a page need not pay each time: a summary a second old only leaves a longer tail to read); new blocks are
+    // summarized when complete.
+    const t = performance.now();
+    if (!log.refreshing && t - log.refreshedAt >= SUMMARY_REFRESH_MS) {
       const entry = log;
+      entry.refreshedAt = t;
       entry.refreshing = refresh(id, entry).finally(() => (entry.refreshing = undefined));
     }
     await log.refreshing;

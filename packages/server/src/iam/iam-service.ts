@@ -188,6 +188,26 @@ export function createIamService(deps: IamServiceDeps = {}) {
     return row;
   }
 
+  /** An organization's row and a user's role in it (undefined: not a member). */
+  async function orgWithRole(
+    db: IamExecutor,
+    login: string,
+    userId: number,
+  ): Promise<{ org: OrgRow; memberRole: OrgRole | undefined }> {
+    const row = await db
+      .selectFrom('iam_organizations as o')
+      .leftJoin('iam_members as m', (join) =>
+        join.onRef('m.org_id', '=', 'o.id').on('m.user_id', '=', userId),
+      )
+      .selectAll('o')
+      .select('m.role as member_role')
+      .where('o.login_key', '=', nameKey(checkOrgLogin(login)))
+      .executeTakeFirst();
+    if (!row) throw new IamError('not-found', `no organization ${login}`);
+    const { member_role: memberRole, ...org } = row;
+    return { org, memberRole: (memberRole ?? undefined) as OrgRole | undefined };
+  }
+
   async function userRow(db: IamExecutor, login: string): Promise<UserRow> {
     const row = await db
       .selectFrom('iam_users')
@@ -999,15 +1019,16 @@ export function createIamService(deps: IamServiceDeps = {}) {
     org: string,
     target?: { project: string; env: string },
   ): Promise<AccessDecision> {
-    const o = await orgRow(db, org);
+    const tokenKind = principal.kind === 'token' ? principal.token?.kind : undefined;
+    const user = tokenKind === 'organization' || tokenKind === 'team' ? undefined : principal.user;
+    // A user's role comes with the organization, in one read (one round trip on PostgreSQL, every request).
+    const { org: o, memberRole } = user
+      ? await orgWithRole(db, org, user.id)
+      : { org: await orgRow(db, org) };
     let role: OrgRole | undefined;
-    if (principal.kind === 'token' && principal.token?.kind === 'organization') {
-      role = principal.org?.id === o.id ? 'admin' : undefined;
-    } else if (principal.kind === 'token' && principal.token?.kind === 'team') {
-      role = principal.org?.id === o.id ? 'member' : undefined;
-    } else {
-      role = principal.user ? await roleOf(db, o.id, principal.user.id) : undefined;
-    }
+    if (tokenKind === 'organization') role = principal.org?.id === o.id ? 'admin' : undefined;
+    else if (tokenKind === 'team') role = principal.org?.id === o.id ? 'member' : undefined;
+    else role = memberRole;
     if (!target || role === undefined || role === 'auditor') return { role, permission: 'none' };
     if (role === 'admin') return { role, permission: 'admin' };
     const grants = db
