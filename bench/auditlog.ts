@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createGunzip } from 'node:zlib';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -307,30 +308,53 @@ async function exportCsv(reader: Kysely<Database>, logId: number, url: string, p
     `  ${'baseline: plain SELECT streaming every entry'.padEnd(44)} ${count(plainRate).padStart(9)} rows/s`,
   );
 
-  const rssBefore = rss(pid);
-  let peak = rssBefore;
-  const poll = setInterval(() => (peak = Math.max(peak, rss(pid))), 20);
-  start = performance.now();
-  // fetch decompresses `content-encoding: gzip`; every CSV line ends in "\n" (the descriptions have none).
-  const response = await fetch(`${url}/api/orgs/${ORG}/auditlogs/v2/export?format=csv`, { headers });
-  if (response.status !== 200) throw new Error(`export: HTTP ${response.status}`);
-  let lines = 0;
-  let bytes = 0;
-  for await (const chunk of response.body! as AsyncIterable<Uint8Array>) {
-    bytes += chunk.length;
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+  // The server's first export (it starts the render thread), then another from the warm server.
+  for (const label of ['CSV export', 'CSV export again']) {
+    const rssBefore = rss(pid);
+    let peak = rssBefore;
+    const poll = setInterval(() => (peak = Math.max(peak, rss(pid))), 20);
+    start = performance.now();
+    const { lines, bytes } = await exportLines(`${url}/api/orgs/${ORG}/auditlogs/v2/export?format=csv`);
+    const seconds = (performance.now() - start) / 1000;
+    clearInterval(poll);
+    const rows = lines - 1;
+    console.log(
+      `  ${`${label} (${count(rows)} rows, ${(bytes / 2 ** 20).toFixed(0)} MiB gzip)`.padEnd(44)} ${count(rows / seconds).padStart(9)} rows/s` +
+        `  ×${(rows / seconds / plainRate).toFixed(2)} of baseline   (goal ≥ 200,000 rows/s)`,
+    );
+    console.log(
+      `  ${'  server peak RSS growth during the export'.padEnd(44)} ${((peak - rssBefore) / 2 ** 20).toFixed(1).padStart(9)} MiB` +
+        `   (goal ≤ 64 MB; RSS before: ${(rssBefore / 2 ** 20).toFixed(0)} MiB)`,
+    );
   }
-  const seconds = (performance.now() - start) / 1000;
-  clearInterval(poll);
-  const rows = lines - 1;
-  console.log(
-    `  ${`CSV export (${count(rows)} rows, ${(bytes / 2 ** 20).toFixed(0)} MiB)`.padEnd(44)} ${count(rows / seconds).padStart(9)} rows/s` +
-      `  ×${(rows / seconds / plainRate).toFixed(2)} of baseline   (goal ≥ 200,000 rows/s)`,
-  );
-  console.log(
-    `  ${'  server peak RSS growth during the export'.padEnd(44)} ${((peak - rssBefore) / 2 ** 20).toFixed(1).padStart(9)} MiB` +
-      `   (goal ≤ 64 MB; RSS before: ${(rssBefore / 2 ** 20).toFixed(0)} MiB)`,
-  );
+}
+
+/**
+ * Downloads an export and counts its lines (every CSV line ends in "\n"; the descriptions have none). A lean
+ * client — node:http and a gunzip stream, not fetch's web streams — so that the load generator takes as little of
+ * the machine's two cores as it can from the server it measures.
+ */
+function exportLines(url: string): Promise<{ lines: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { headers }, (response) => {
+      if (response.statusCode !== 200) {
+        reject(new Error(`export: HTTP ${response.statusCode}`));
+        response.resume();
+        return;
+      }
+      let lines = 0;
+      let bytes = 0;
+      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      const text = response.pipe(createGunzip());
+      text.on('data', (chunk: Buffer) => {
+        for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+      });
+      text.on('end', () => resolve({ lines, bytes }));
+      text.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 /**
