@@ -140,6 +140,7 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
     `INSERT INTO audit_events (log_id, idx, time, event, actor_login, token_name, project, environment, source_ip,
        outcome, description_folded, source_ip_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const inTransaction = handle.transaction((fn: () => unknown) => fn());
   return {
     size(logId) {
       const row = sizeStmt.get(logId) as { m: number | null };
@@ -171,7 +172,8 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
         );
       }
     },
-    transaction: (fn) => handle.transaction(fn).immediate(),
+    // One transaction function for every batch: better-sqlite3 builds a wrapper per `transaction()` call.
+    transaction: <T>(fn: () => T) => inTransaction.immediate(fn) as T,
   };
 }
 
