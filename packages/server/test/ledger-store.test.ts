@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LedgerStoreError } from '../src/ledger/errors.js';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { CheckpointPublisher } from '../src/ledger/publisher.js';
-import { nodesQuery, readNodes } from '../src/ledger/tree-store.js';
+import { LOCK_CLASS_PUBLISHER, nodesQuery, readNodes } from '../src/ledger/tree-store.js';
 import { loadSigningKey, registerSigningKey, type CheckpointSigner } from '../src/ledger/signing-key.js';
 import type { Storage } from '../src/storage/storage.js';
 import { DIALECTS, rawSql, testDatabase, type TestDatabase } from './support/databases.js';
@@ -240,6 +240,37 @@ for (const dialect of DIALECTS) {
       }
       expect(latest?.size).toBe(1);
     });
+
+    if (dialect === 'postgres')
+      it('publishAll covers the size it was called at, even while another publisher holds the log', async () => {
+        for (let n = 0; n < 3; n++) await ledger.append('acme', record('acme', n));
+        await publisher.publishAll();
+        // Another publisher — the timer, or another process — took the log before the next entries committed.
+        const other = await storage.pool!.connect();
+        const logId = await ledger.existingLogId('acme');
+        await other.query('BEGIN');
+        await other.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS_PUBLISHER, logId]);
+        for (let n = 3; n < 5; n++) await ledger.append('acme', record('acme', n));
+        const publishing = publisher.publishAll();
+        let returned = false;
+        void publishing.finally(() => (returned = true));
+        // Hold the log until publishAll either waits for it or gives up on it.
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const { rows } = await other.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks
+             WHERE locktype = 'advisory' AND NOT granted AND classid = $1 AND objid = $2`,
+            [LOCK_CLASS_PUBLISHER, logId],
+          );
+          if (returned || rows[0]!.n > 0 || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await other.query('COMMIT');
+        other.release();
+        // Once, publishAll left the log to the other publisher and returned with size 3 the latest checkpoint.
+        expect((await publishing).map((c) => c.size)).toEqual([5]);
+        expect((await ledger.latestCheckpoint('acme'))?.size).toBe(5);
+      });
 
     it('refuses to sign a checkpoint when the stored tree contradicts the last one it signed', async () => {
       for (let n = 0; n < 4; n++) await ledger.append('acme', record('acme', n));

@@ -82,27 +82,40 @@ export class CheckpointPublisher {
     }
   }
 
-  /** Signs every log whose size is beyond its latest checkpoint (start-up after a crash, or on demand). */
+  /**
+   * Signs every log whose size is beyond its latest checkpoint (start-up after a crash, or on demand). When it
+   * returns, each log's size at the call is covered by a checkpoint: it waits for a publication under way rather
+   * than leave the log to it, since that one may have read the size before the latest entries committed.
+   */
   async publishAll(): Promise<PublishedCheckpoint[]> {
     const logs = await this.options.storage.db.selectFrom('ledger_logs').select('id').execute();
     const out: PublishedCheckpoint[] = [];
     for (const { id } of logs) {
-      const cp = await this.publishLog(id);
+      const cp = await this.publishLog(id, { wait: true });
       if (cp) out.push(cp);
     }
     return out;
   }
 
-  /** Signs a checkpoint for the log's current size if it has none yet. Returns it, or undefined if none was due. */
-  async publishLog(logId: number): Promise<PublishedCheckpoint | undefined> {
+  /**
+   * Signs a checkpoint for the log's current size if it has none yet. Returns it, or undefined if none was due —
+   * or, unless `wait`, if another publisher holds the log (PostgreSQL; the log is then retried on the next tick).
+   */
+  async publishLog(
+    logId: number,
+    options: { wait?: boolean } = {},
+  ): Promise<PublishedCheckpoint | undefined> {
     const { storage, signer, originPrefix } = this.options;
     // Sign only what is durable: a commit can be visible a moment before the disk has it (see WalSync), and a
     // checkpoint must never cover entries that a power loss could take back.
     const size = await logSize(storage.db, logId);
     await storage.walSync?.durable();
     return storage.db.transaction().execute(async (tx) => {
-      if (storage.dialect === 'postgres') {
-        // Another process is publishing this log right now; it will cover these entries too.
+      if (storage.dialect === 'postgres' && options.wait) {
+        await sql`SELECT pg_advisory_xact_lock(${LOCK_CLASS_PUBLISHER}, ${logId})`.execute(tx);
+      } else if (storage.dialect === 'postgres') {
+        // Another publisher (this process's timer, or another process) holds the log right now. It may have read
+        // the size before these entries committed: the next tick looks again.
         const { rows } = await sql<{ ok: boolean }>`
           SELECT pg_try_advisory_xact_lock(${LOCK_CLASS_PUBLISHER}, ${logId}) AS ok`.execute(tx);
         if (!rows[0]?.ok) {
