@@ -22,8 +22,8 @@ export interface Storage {
    * Reads of the audit log's index (lists, exports; `audit/audit-query.ts`). SQLite: the reader. PostgreSQL: a
    * small pool of its own whose sessions leave the planner only index walks (`enable_bitmapscan` and
    * `enable_sort` off): without statistics (a table not yet analyzed) PostgreSQL would otherwise guess that few
-   * entries match a page's filter, read them all through a bitmap and sort them — O(log size) a page. Setting
-   * that per session, not per read, spares every read a transaction of three more round trips.
+   * entries match a page's filter, read them all through a bitmap and sort them: O(size) a page, not O(page).
+   * Setting that per session, not per read, spares every read a transaction of three more round trips.
    */
   readonly auditReader: Kysely<Database>;
   /** SQLite only: the writer's raw handle, for the ledger's prepared statements inside `db` transactions. */
@@ -198,8 +198,7 @@ function openPostgres(url: string, options: StorageOptions): Storage {
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const auditPool = new pg.Pool({
-    ...withSessionOptions(url, [
-      ...(schema ? [`-c search_path=${schema}`] : []),
+    ...withSessionOptions(url, schema ? [`-c search_path=${schema}`] : [], [
       '-c enable_bitmapscan=off',
       '-c enable_sort=off',
     ]),
@@ -230,17 +229,20 @@ function openPostgres(url: string, options: StorageOptions): Storage {
 const AUDIT_POOL_SIZE = 4;
 
 /**
- * A pool's connection settings with `options` (server settings for each session) added to those the URL gives:
- * `pg` lets a URL's `options` parameter replace the config's, so they are merged here and the URL's removed.
+ * A pool's connection settings with `options` (server settings for each session) merged with those the URL
+ * gives, later ones winning: `defaults`, then the URL's (as for the main pool, where `pg` lets a URL's `options`
+ * replace the config's), then `forced`.
  */
 function withSessionOptions(
   url: string,
-  extra: readonly string[],
+  defaults: readonly string[],
+  forced: readonly string[],
 ): { connectionString: string; options: string } {
   const parsed = new URL(url);
   const given = parsed.searchParams.get('options');
   parsed.searchParams.delete('options');
-  return { connectionString: parsed.toString(), options: [...(given ? [given] : []), ...extra].join(' ') };
+  const options = [...defaults, ...(given ? [given] : []), ...forced].join(' ');
+  return { connectionString: parsed.toString(), options };
 }
 
 async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
