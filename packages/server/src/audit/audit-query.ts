@@ -1,9 +1,8 @@
 import type { EventId } from '@vigil/protocol';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
-import type { Database } from '../storage/schema.js';
 import type { QueryNode } from './query-language.js';
 import { compileQuery, type Column } from './query-sql.js';
 
@@ -72,20 +71,19 @@ export function createAuditQuery(ledger: LedgerStore) {
 
   /** Up to `limit` entries with indexes in `interval` that meet `condition`, newest first. */
   async function readInterval(
-    db: Kysely<Database>,
     id: number,
     condition: QueryNode | undefined,
     driver: Driver | undefined,
     interval: Interval,
     limit: number,
   ): Promise<SelectedEntry[]> {
-    if (!condition) return readUnfiltered(db, id, interval, limit);
+    if (!condition) return readUnfiltered(id, interval, limit);
     const where = [
       sql`a.log_id = ${id}`,
       ...(interval.lo > 0 ? [sql`a.idx >= ${interval.lo}`] : []),
       ...(interval.hi === undefined ? [] : [sql`a.idx < ${interval.hi}`]),
       // In SQL, so the keyset stays exact: a page is the `limit` highest matching indexes below `before`.
-      ...(condition ? [compileQuery(condition, { dialect, indexed: new Set(driver?.columns ?? []) })] : []),
+      compileQuery(condition, { dialect, indexed: new Set(driver?.columns ?? []) }),
     ];
     // SQLite has no statistics to choose by (offered the actor index for `actor:… event:…`, it walks the primary
     // key and tests both): it is told the driving index.
@@ -96,7 +94,7 @@ export function createAuditQuery(ledger: LedgerStore) {
       FROM (SELECT a.idx FROM audit_events AS a${hint} WHERE ${sql.join(where, sql` AND `)}
             ORDER BY a.idx DESC LIMIT ${limit}) AS p
       JOIN ledger_entries AS l ON l.log_id = ${id} AND l.idx = p.idx
-      ORDER BY p.idx DESC`.execute(db);
+      ORDER BY p.idx DESC`.execute(reader);
     return rows.map((r) => ({ index: Number(r.idx), data: toBytes(r.data) }));
   }
 
@@ -105,48 +103,53 @@ export function createAuditQuery(ledger: LedgerStore) {
    * primary key, and the index's keys of the same range read alongside (a covering range scan) to drop the entries
    * that are not audit records — two sequential scans instead of a lookup into the entries per row.
    */
-  async function readUnfiltered(
-    db: Kysely<Database>,
-    id: number,
-    interval: Interval,
-    limit: number,
-  ): Promise<SelectedEntry[]> {
-    if (raw) return raw(id, interval, limit);
+  async function readUnfiltered(id: number, interval: Interval, limit: number): Promise<SelectedEntry[]> {
     const out: SelectedEntry[] = [];
-    let hi = interval.hi;
+    let hi = interval.hi ?? Number.MAX_SAFE_INTEGER;
     while (out.length < limit) {
       const want = limit - out.length;
-      let entries = db
-        .selectFrom('ledger_entries')
-        .select(['idx', 'data'])
-        .where('log_id', '=', id)
-        .orderBy('idx', 'desc')
-        .limit(want);
-      if (interval.lo > 0) entries = entries.where('idx', '>=', interval.lo);
-      if (hi !== undefined) entries = entries.where('idx', '<', hi);
-      const rows = await entries.execute();
+      const rows = await ranges.entries(id, interval.lo, hi, want);
       if (rows.length === 0) break;
-      const low = Number(rows.at(-1)!.idx);
-      const indexed = await db
-        .selectFrom('audit_events')
-        .select('idx')
-        .where('log_id', '=', id)
-        .where('idx', '>=', low)
-        .where('idx', '<=', Number(rows[0]!.idx))
-        .execute();
-      const audited = new Set(indexed.map((r) => Number(r.idx)));
-      for (const r of rows) {
-        const index = Number(r.idx);
-        if (audited.has(index)) out.push({ index, data: toBytes(r.data) });
-      }
+      const low = rows.at(-1)![0];
+      const audited = new Set(await ranges.keys(id, low, rows[0]![0]));
+      for (const [index, data] of rows) if (audited.has(index)) out.push({ index, data });
       if (rows.length < want) break;
       hi = low;
     }
     return out;
   }
 
-  /** `readUnfiltered` on SQLite: the same two range scans as prepared raw statements on the reader's handle. */
-  const raw = ledger.storage.sqliteReader && rawUnfiltered(ledger.storage.sqliteReader);
+  /**
+   * The two range scans of `readUnfiltered`. SQLite: prepared raw statements on the reader's handle, rows as
+   * arrays (about 40% less per row than building the query and its row objects each page). PostgreSQL: queries on
+   * the audit pool.
+   */
+  const ranges: UnfilteredReads = ledger.storage.sqliteReader
+    ? sqliteRanges(ledger.storage.sqliteReader)
+    : {
+        async entries(id, lo, hi, limit) {
+          const rows = await reader
+            .selectFrom('ledger_entries')
+            .select(['idx', 'data'])
+            .where('log_id', '=', id)
+            .where('idx', '>=', lo)
+            .where('idx', '<', hi)
+            .orderBy('idx', 'desc')
+            .limit(limit)
+            .execute();
+          return rows.map((r) => [Number(r.idx), toBytes(r.data)]);
+        },
+        async keys(id, low, high) {
+          const rows = await reader
+            .selectFrom('audit_events')
+            .select('idx')
+            .where('log_id', '=', id)
+            .where('idx', '>=', low)
+            .where('idx', '<=', high)
+            .execute();
+          return rows.map((r) => Number(r.idx));
+        },
+      };
 
   async function read(id: number, selection: AuditSelection, limit: number): Promise<SelectedEntry[]> {
     const terms = conjuncts(selection);
@@ -165,7 +168,6 @@ export function createAuditQuery(ledger: LedgerStore) {
     const out: SelectedEntry[] = [];
     for (const interval of intervals) {
       const found = await readInterval(
-        reader,
         id,
         interval.inside ? timeless : condition,
         driver,
@@ -216,11 +218,13 @@ export function createAuditQuery(ledger: LedgerStore) {
   };
 }
 
-/**
- * SQLite's unfiltered walk (see `readUnfiltered`) on the reader's raw handle: rows as arrays, statements prepared
- * once: about 40% less per row than building the query and its row objects each page.
- */
-function rawUnfiltered(handle: SQLiteDatabase) {
+/** Entries `[lo, hi)` newest first as `[index, bytes]`, at most `limit`; the index's keys in `[low, high]`. */
+interface UnfilteredReads {
+  entries(id: number, lo: number, hi: number, limit: number): Promise<Array<[number, Uint8Array]>>;
+  keys(id: number, low: number, high: number): Promise<number[]>;
+}
+
+function sqliteRanges(handle: SQLiteDatabase): UnfilteredReads {
   const entries = handle
     .prepare(
       'SELECT idx, data FROM ledger_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?',
@@ -229,20 +233,9 @@ function rawUnfiltered(handle: SQLiteDatabase) {
   const keys = handle
     .prepare('SELECT idx FROM audit_events WHERE log_id = ? AND idx >= ? AND idx <= ?')
     .pluck();
-  return (id: number, interval: Interval, limit: number): SelectedEntry[] => {
-    const out: SelectedEntry[] = [];
-    let hi = interval.hi ?? Number.MAX_SAFE_INTEGER;
-    while (out.length < limit) {
-      const want = limit - out.length;
-      const rows = entries.all(id, interval.lo, hi, want) as Array<[number, Uint8Array]>;
-      if (rows.length === 0) break;
-      const low = rows.at(-1)![0];
-      const audited = new Set(keys.all(id, low, rows[0]![0]) as number[]);
-      for (const [index, data] of rows) if (audited.has(index)) out.push({ index, data });
-      if (rows.length < want) break;
-      hi = low;
-    }
-    return out;
+  return {
+    entries: async (id, lo, hi, limit) => entries.all(id, lo, hi, limit) as Array<[number, Uint8Array]>,
+    keys: async (id, low, high) => keys.all(id, low, high) as number[],
   };
 }
 
@@ -334,8 +327,9 @@ interface LogTimes {
  *
  * Blocks below the newest entry's block are complete (a log's entries commit in index order) and immutable (the
  * index refuses rewrites), so a summary never goes stale; it is kept in memory per log, built on the first
- * time-bounded read (one pass over the index, `SUMMARY_CHUNK_BLOCKS` blocks a statement) and extended by each
- * later one with the blocks completed since. Results never depend on it: the tail after it is always read.
+ * time-bounded read (one pass over the index, `SUMMARY_CHUNK_BLOCKS` blocks a statement) and extended with the
+ * blocks completed since, at most every `SUMMARY_REFRESH_MS`. Results never depend on it: the tail after it is
+ * always read.
  */
 function createTimeSummary(ledger: LedgerStore) {
   const reader = ledger.storage.reader;

@@ -5,7 +5,7 @@ import type { SelectedEntry } from './audit-query.js';
 import { cefLine } from './cef.js';
 import { csvLine } from './csv.js';
 import { ocsfEvent } from './ocsf.js';
-import { csvFields, recordTimeMs, toAuditLogEvent } from './pulumi-event.js';
+import { csvFields, toTimedAuditLogEvent } from './pulumi-event.js';
 
 /** The export formats rendered from each entry's record (`jsonl` is the entries' own bytes, never rendered). */
 export type RenderedFormat = 'csv' | 'cef' | 'ocsf';
@@ -21,8 +21,10 @@ export function renderLine(entry: SelectedEntry, format: RenderedFormat, context
   switch (format) {
     case 'csv':
       return csvLine(csvFields(entry.data));
-    case 'cef':
-      return cefLine(toAuditLogEvent(entry.data), { ...context, timeMs: recordTimeMs(entry.data) });
+    case 'cef': {
+      const { event, timeMs } = toTimedAuditLogEvent(entry.data);
+      return cefLine(event, { ...context, timeMs });
+    }
     case 'ocsf':
       return `${JSON.stringify(ocsfEvent(entry.index, entry.data))}\n`;
   }

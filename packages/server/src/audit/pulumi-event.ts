@@ -40,7 +40,19 @@ const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(
  * fields assigned in Pulumi's order.
  */
 export function toAuditLogEvent(data: Uint8Array): AuditLogEvent {
-  const { r, actor, event, login, timestamp } = decode(data);
+  return eventOf(decode(data));
+}
+
+/**
+ * The event, and its time in milliseconds for formats finer than Pulumi's seconds (CEF's `rt`), from one decoding
+ * of the entry.
+ */
+export function toTimedAuditLogEvent(data: Uint8Array): { event: AuditLogEvent; timeMs: number } {
+  const decoded = decode(data);
+  return { event: eventOf(decoded), timeMs: decoded.timeMs };
+}
+
+function eventOf({ r, actor, event, login, timestamp }: Decoded): AuditLogEvent {
   const out: Mutable<AuditLogEvent> = {
     timestamp,
     sourceIP: text(r.sourceIP),
@@ -122,17 +134,7 @@ function urn(...parts: string[]): string {
   return ['urn', 'vigil', ...parts].map(encodeURIComponent).join(':');
 }
 
-/** The time of an event in milliseconds, for formats finer than Pulumi's seconds (CEF's `rt`). */
-export function recordTimeMs(data: Uint8Array): number {
-  try {
-    const time = (JSON.parse(utf8(data)) as { time?: unknown }).time;
-    return typeof time === 'number' && Number.isFinite(time) ? time : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** What both readings of an entry start from: the record (empty when the bytes are not one) and its common fields. */
+/** What every reading of an entry starts from: the record (empty when the bytes are not one) and its common fields. */
 function decode(data: Uint8Array) {
   let parsed: unknown;
   try {
@@ -142,15 +144,18 @@ function decode(data: Uint8Array) {
   }
   const r = record(parsed);
   const actor = record(r.actor);
-  const time = r.time;
+  const timeMs = typeof r.time === 'number' && Number.isFinite(r.time) ? r.time : 0;
   return {
     r,
     actor,
     event: text(r.event),
     login: text(actor.login),
-    timestamp: typeof time === 'number' && Number.isFinite(time) ? Math.floor(time / 1000) : 0,
+    timeMs,
+    timestamp: Math.floor(timeMs / 1000),
   };
 }
+
+type Decoded = ReturnType<typeof decode>;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 

@@ -11,8 +11,9 @@ export const quoteRef = (ref: { project: string; name: string }): string => `"${
 const MEMBERS: readonly OrgRole[] = ['admin', 'member'];
 
 /**
- * Authorization decisions for organization and environment operations, shared by the ESC, rotation, schedule, identity, audit-log and log-stream services: each
- * answers undefined (allowed) or the Refusal to record. Reads go to the reader connection.
+ * Authorization decisions for organization and environment operations, shared by the ESC, rotation, schedule,
+ * identity, audit-log and log-stream services: each answers undefined (allowed) or the Refusal to record. Reads
+ * go to the reader connection.
  */
 export function createAuthorizer(deps: { iam: IamService; storage: Storage }) {
   const { iam } = deps;
