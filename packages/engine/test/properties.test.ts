@@ -32,19 +32,29 @@ function hasNegativeZero(v: unknown): boolean {
 /** A definition holding a single value given as JSON (valid YAML flow syntax). */
 const define = (body: string) => `values:\n  ${body}\n`;
 
+/**
+ * A YAML double-quoted scalar that evaluates to exactly `s`. `$` starts an interpolation, so it is doubled. JSON.stringify
+ * leaves DEL, the C1 controls and U+FEFF raw, and YAML source may not carry them raw (the decoder refuses DEL with a
+ * diagnostic), so they are written as `\uXXXX` escapes, which YAML reads back as the same characters.
+ */
+const quoted = (s: string) =>
+  JSON.stringify(s.replaceAll('$', '$$$$')).replace(
+    /[\u007f-\u009f\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+
 describe('properties', () => {
   it('fn::fromJSON of fn::toJSON returns the original value', async () => {
     await fc.assert(
       fc.asyncProperty(json, async (v) => {
         const text = goJSON(v);
-        const src = define(
-          `out: {"fn::fromJSON": {"fn::toJSON": {"fn::fromJSON": ${JSON.stringify(text)}}}}`,
-        );
+        const src = define(`out: {"fn::fromJSON": {"fn::toJSON": {"fn::fromJSON": ${quoted(text)}}}}`);
         const r = await evalEnvironment('p', src);
         expect(r.diagnostics).toEqual([]);
         expect((props(r.environment?.properties) as { out: JSONValue }).out).toEqual(v);
       }),
-      { numRuns: 150 },
+      // A DEL once came up at random and failed the run (fixed in `quoted`); so did nothing yet for `${`.
+      { numRuns: 150, examples: [[{ '\u007f': 'a\u0085\ufeff' }], [['${x}', '$$', '$']]] },
     );
   });
 
