@@ -62,6 +62,21 @@ describe('export renderer', () => {
       for (let p = 0; p < pages.length; p++)
         expect(rendered[p]!.toString('utf8')).toBe(renderPage(pages[p]!, format, context).toString('utf8'));
     }
+    expect(renderer.renderedHere).toBe(0);
+  });
+
+  it('renders here, with the same bytes, the pages beyond its thread queue', async () => {
+    renderer = new ExportRenderer({ threadQueue: 2 });
+    const pages = Array.from({ length: 12 }, (_, p) => entries(50, p * 50));
+    // Sent at once, before the thread can answer: the first two go to the thread, the other ten render here.
+    const rendered = await Promise.all(pages.map((page) => renderer!.render(page, 'csv', context)));
+    expect(renderer.renderedHere).toBe(10);
+    expect(Buffer.concat(rendered).toString('utf8')).toBe(
+      pages.map((page) => renderPage(page, 'csv', context).toString('utf8')).join(''),
+    );
+    // Once the thread has answered, it takes pages again.
+    await renderer.render(pages[0]!, 'csv', context);
+    expect(renderer.renderedHere).toBe(10);
   });
 
   it('renders here, with the same bytes, once its thread is gone; a page in flight then fails rather than vanishes', async () => {

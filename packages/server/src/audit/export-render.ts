@@ -85,25 +85,45 @@ export function unpackPage(page: PackedPage): SelectedEntry[] {
   return entries;
 }
 
+export interface ExportRendererOptions {
+  /**
+   * Pages the render thread may hold (rendering or queued) before further pages are rendered here instead.
+   * Unbounded by default: every page goes to the thread.
+   */
+  readonly threadQueue?: number;
+}
+
 /**
  * Renders export pages on a thread of its own, so that a CSV, CEF or OCSF export uses both of a small machine's
  * cores: this thread reads the next page while the render thread parses and formats the last one (decoding each
- * record is most of an export's cost). Pages come back in the order they were sent. One thread, started on the
- * first export and shared by all; if it cannot start or fails, pages are rendered here, with the same bytes.
+ * record is most of an export's cost). Rendering costs more than reading, so with `threadQueue` this thread
+ * renders a page itself whenever the render thread already holds enough: both cores then render. Pages come back
+ * in the order they were sent. One thread, started on the first export and shared by all; if it cannot start or
+ * fails, pages are rendered here, with the same bytes.
  */
 export class ExportRenderer {
   private worker: Worker | undefined;
   private broken = false;
   private next = 0;
+  private readonly threadQueue: number;
   private readonly pending = new Map<
     number,
     { resolve: (b: Buffer) => void; reject: (e: unknown) => void }
   >();
+  /** Pages rendered on this thread (the render thread being busy, gone or never started). */
+  renderedHere = 0;
+
+  constructor(options: ExportRendererOptions = {}) {
+    this.threadQueue = options.threadQueue ?? Number.POSITIVE_INFINITY;
+  }
 
   /** One page as a chunk of lines. */
   render(entries: readonly SelectedEntry[], format: RenderedFormat, context: RenderContext): Promise<Buffer> {
     const worker = this.thread();
-    if (!worker) return Promise.resolve(renderPage(entries, format, context));
+    if (!worker || this.pending.size >= this.threadQueue) {
+      this.renderedHere++;
+      return Promise.resolve(renderPage(entries, format, context));
+    }
     const page = packPage(this.next++, entries, format, context);
     const chunk = new Promise<Buffer>((resolve, reject) => {
       this.pending.set(page.id, { resolve, reject });
