@@ -79,6 +79,19 @@ describe('export renderer', () => {
     expect(renderer.renderedHere).toBe(10);
   });
 
+  it('renders here a page too large for its thread (only a database edited by hand holds one)', async () => {
+    renderer = new ExportRenderer();
+    const huge = {
+      index: 1,
+      data: JSON.stringify({ event: 'user-login', time: 0, description: 'x'.repeat(5 * 2 ** 20) }),
+    };
+    const page = [...entries(3), huge];
+    const chunk = await renderer.render(page, 'csv', context);
+    expect(renderer.renderedHere).toBe(1);
+    expect(chunk.equals(renderPage(page, 'csv', context))).toBe(true);
+    expect(renderer.threaded()).toBe(true);
+  });
+
   it('renders here, with the same bytes, once its thread is gone; a page in flight then fails rather than vanishes', async () => {
     renderer = new ExportRenderer();
     const page = entries(40);

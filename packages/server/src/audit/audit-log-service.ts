@@ -5,7 +5,12 @@ import { createAuthorizer } from '../esc/authorizer.js';
 import type { Kernel } from '../kernel/kernel.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import type { Storage } from '../storage/storage.js';
-import { createAuditQuery, type AuditSelection, type SelectedEntry } from './audit-query.js';
+import {
+  createAuditQuery,
+  type AuditSelection,
+  type SelectedEntry,
+  type SelectedText,
+} from './audit-query.js';
 import { toAuditLogEvent, type AuditLogEvent } from './pulumi-event.js';
 
 export interface AuditLogServiceDeps {
@@ -67,21 +72,31 @@ export function createAuditLogService(deps: AuditLogServiceDeps) {
 
     /**
      * Records the export (`description` says its format and filters), then hands back the selected entries,
-     * newest first, a page at a time, read lazily. Nothing is read before the record is durable.
+     * newest first, a page at a time, read lazily, as their bytes or as their text. Nothing is read before the
+     * record is durable.
      */
     async export(
       caller: Caller,
       org: string,
       selection: AuditSelection,
       description: string,
-    ): Promise<AsyncGenerator<SelectedEntry[]>> {
+    ): Promise<ExportPages> {
       await kernel.perform(caller.ctx, {
         org,
         event: 'audit-log-exported',
         authorize: () => refusal(caller, org, LOG_READERS, 'export the audit log'),
         reads: () => ({ result: undefined, description }),
       });
-      return query.pages(org, selection);
+      return {
+        bytes: () => query.pages(org, selection),
+        text: () => query.textPages(org, selection),
+      };
     },
   };
+}
+
+/** The entries an export selected, read as their exact bytes (`jsonl`) or as text (the rendered formats). */
+export interface ExportPages {
+  bytes(): AsyncGenerator<SelectedEntry[]>;
+  text(): AsyncGenerator<SelectedText[]>;
 }

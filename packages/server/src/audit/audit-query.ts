@@ -1,6 +1,6 @@
 import type { EventId } from '@vigil/protocol';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
 import type { QueryNode } from './query-language.js';
@@ -29,10 +29,26 @@ export interface SelectedEntry {
 }
 
 /**
- * Rows read per query when an export streams the whole selection. SQLite reads on the event loop: a thousand rows
- * hold it about 2 ms. PostgreSQL's reads wait off the loop, two round trips a page: larger pages.
+ * One selected entry as text: its bytes decoded as UTF-8, each invalid sequence a U+FFFD, exactly as
+ * `Buffer.toString('utf8')` decodes them. What the rendered exports (CSV, CEF, OCSF) read: they parse the text
+ * anyway, and a string read as text costs no buffer per row (bench/auditlog.ts).
  */
-export const EXPORT_READ_PAGE = { sqlite: 1000, postgres: 4000 } as const;
+export interface SelectedText {
+  readonly index: number;
+  readonly data: string;
+}
+
+/** How a read returns each entry's record: its exact bytes, or their text. */
+type Shape = 'bytes' | 'text';
+type Entry = SelectedEntry | SelectedText;
+
+/**
+ * Rows read per query when an export streams the whole selection. SQLite reads on the event loop: a thousand rows
+ * hold it about 2 ms. PostgreSQL's reads wait off the loop (two round trips a page, the next page read while one
+ * renders): larger pages, though not 4,000 as before: a first export at 300k events grew the server by 137 MiB
+ * with 4,000, 101 MiB with 2,000, at the same speed (bench/auditlog.ts).
+ */
+export const EXPORT_READ_PAGE = { sqlite: 1000, postgres: 2000 } as const;
 /** Indexes per block of the time summary (see `createTimeSummary`). */
 export const TIME_BLOCK = 1024;
 /** Blocks summarized per statement while a summary catches up (bounds how long one read holds SQLite). */
@@ -76,8 +92,9 @@ export function createAuditQuery(ledger: LedgerStore) {
     driver: Driver | undefined,
     interval: Interval,
     limit: number,
-  ): Promise<SelectedEntry[]> {
-    if (!condition) return readUnfiltered(id, interval, limit);
+    shape: Shape,
+  ): Promise<Entry[]> {
+    if (!condition) return readUnfiltered(id, interval, limit, shape);
     const where = [
       sql`a.log_id = ${id}`,
       ...(interval.lo > 0 ? [sql`a.idx >= ${interval.lo}`] : []),
@@ -89,13 +106,13 @@ export function createAuditQuery(ledger: LedgerStore) {
     // key and tests both): it is told the driving index.
     const hint = driver && dialect === 'sqlite' ? sql` INDEXED BY ${sql.id(driver.index)}` : sql``;
     // The page's indexes first, then only their entries: the join never steers the plan.
-    const { rows } = await sql<{ idx: number; data: Uint8Array }>`
-      SELECT p.idx, l.data
+    const { rows } = await sql<{ idx: number; data: Uint8Array | string }>`
+      SELECT p.idx, ${dataColumn(dialect, shape, sql.ref('l.data'))} AS data
       FROM (SELECT a.idx FROM audit_events AS a${hint} WHERE ${sql.join(where, sql` AND `)}
             ORDER BY a.idx DESC LIMIT ${limit}) AS p
       JOIN ledger_entries AS l ON l.log_id = ${id} AND l.idx = p.idx
       ORDER BY p.idx DESC`.execute(reader);
-    return rows.map((r) => ({ index: Number(r.idx), data: toBytes(r.data) }));
+    return rows.map((r) => entry(Number(r.idx), r.data, shape));
   }
 
   /**
@@ -103,16 +120,21 @@ export function createAuditQuery(ledger: LedgerStore) {
    * primary key, and the index's keys of the same range read alongside (a covering range scan) to drop the entries
    * that are not audit records — two sequential scans instead of a lookup into the entries per row.
    */
-  async function readUnfiltered(id: number, interval: Interval, limit: number): Promise<SelectedEntry[]> {
-    const out: SelectedEntry[] = [];
+  async function readUnfiltered(
+    id: number,
+    interval: Interval,
+    limit: number,
+    shape: Shape,
+  ): Promise<Entry[]> {
+    const out: Entry[] = [];
     let hi = interval.hi ?? Number.MAX_SAFE_INTEGER;
     while (out.length < limit) {
       const want = limit - out.length;
-      const rows = await ranges.entries(id, interval.lo, hi, want);
+      const rows = await ranges.entries(id, interval.lo, hi, want, shape);
       if (rows.length === 0) break;
       const low = rows.at(-1)![0];
       const audited = new Set(await ranges.keys(id, low, rows[0]![0]));
-      for (const [index, data] of rows) if (audited.has(index)) out.push({ index, data });
+      for (const [index, data] of rows) if (audited.has(index)) out.push(entry(index, data, shape));
       if (rows.length < want) break;
       hi = low;
     }
@@ -127,17 +149,17 @@ export function createAuditQuery(ledger: LedgerStore) {
   const ranges: UnfilteredReads = ledger.storage.sqliteReader
     ? sqliteRanges(ledger.storage.sqliteReader)
     : {
-        async entries(id, lo, hi, limit) {
+        async entries(id, lo, hi, limit, shape) {
           const rows = await reader
             .selectFrom('ledger_entries')
-            .select(['idx', 'data'])
+            .select(['idx', dataColumn(dialect, shape, sql.ref('data')).as('data')])
             .where('log_id', '=', id)
             .where('idx', '>=', lo)
             .where('idx', '<', hi)
             .orderBy('idx', 'desc')
             .limit(limit)
             .execute();
-          return rows.map((r) => [Number(r.idx), toBytes(r.data)]);
+          return rows.map((r) => [Number(r.idx), r.data]);
         },
         async keys(id, low, high) {
           const rows = await reader
@@ -151,7 +173,27 @@ export function createAuditQuery(ledger: LedgerStore) {
         },
       };
 
-  async function read(id: number, selection: AuditSelection, limit: number): Promise<SelectedEntry[]> {
+  /**
+   * On PostgreSQL, text is the bytes converted by the server, which refuses bytes that are not UTF-8 (or hold a
+   * NUL): only a tampered entry does. Its page is then read again as bytes and decoded here, as SQLite's are.
+   */
+  async function read(id: number, selection: AuditSelection, limit: number, shape: Shape): Promise<Entry[]> {
+    if (shape === 'bytes' || dialect === 'sqlite') return readShaped(id, selection, limit, shape);
+    try {
+      return await readShaped(id, selection, limit, 'text');
+    } catch (error) {
+      if (!NOT_UTF8.has((error as { code?: unknown }).code as string)) throw error;
+      const entries = (await readShaped(id, selection, limit, 'bytes')) as SelectedEntry[];
+      return entries.map((e) => ({ index: e.index, data: decodeUtf8(e.data) }));
+    }
+  }
+
+  async function readShaped(
+    id: number,
+    selection: AuditSelection,
+    limit: number,
+    shape: Shape,
+  ): Promise<Entry[]> {
     const terms = conjuncts(selection);
     const { fromMs, untilMs } = timeBounds(terms);
     if (fromMs !== undefined && untilMs !== undefined && fromMs >= untilMs) return [];
@@ -165,7 +207,7 @@ export function createAuditQuery(ledger: LedgerStore) {
     // covering: `time` is in none).
     const timeless = and(terms.filter((t) => t.kind !== 'time'));
     const driver = drivingIndex(terms);
-    const out: SelectedEntry[] = [];
+    const out: Entry[] = [];
     for (const interval of intervals) {
       const found = await readInterval(
         id,
@@ -173,6 +215,7 @@ export function createAuditQuery(ledger: LedgerStore) {
         driver,
         interval,
         limit - out.length,
+        shape,
       );
       out.push(...found);
       if (out.length >= limit) break;
@@ -189,7 +232,7 @@ export function createAuditQuery(ledger: LedgerStore) {
     ): Promise<{ entries: SelectedEntry[]; next?: number }> {
       const id = await logId(org);
       if (id === undefined) return { entries: [] };
-      const rows = await read(id, selection, size + 1);
+      const rows = (await read(id, selection, size + 1, 'bytes')) as SelectedEntry[];
       if (rows.length <= size) return { entries: rows };
       const entries = rows.slice(0, size);
       return { entries, next: entries.at(-1)!.index };
@@ -200,41 +243,90 @@ export function createAuditQuery(ledger: LedgerStore) {
      * constant however large the selection, and a consumer that stops early (a client that went away) stops the
      * reads. Pages, not entries: an export handles a page in one go, with no promise per entry.
      */
-    async *pages(org: string, selection: AuditSelection): AsyncGenerator<SelectedEntry[]> {
-      const id = await logId(org);
-      if (id === undefined) return;
-      let before = selection.before;
-      for (;;) {
-        const rows = await read(
-          id,
-          { ...selection, ...(before === undefined ? {} : { before }) },
-          EXPORT_READ_PAGE[dialect],
-        );
-        if (rows.length > 0) yield rows;
-        if (rows.length < EXPORT_READ_PAGE[dialect]) return;
-        before = rows.at(-1)!.index;
-      }
+    pages(org: string, selection: AuditSelection): AsyncGenerator<SelectedEntry[]> {
+      return pagesOf(org, selection, 'bytes') as AsyncGenerator<SelectedEntry[]>;
+    },
+
+    /** `pages`, each entry as its text (`SelectedText`): what the rendered exports read. */
+    textPages(org: string, selection: AuditSelection): AsyncGenerator<SelectedText[]> {
+      return pagesOf(org, selection, 'text') as AsyncGenerator<SelectedText[]>;
     },
   };
+
+  async function* pagesOf(org: string, selection: AuditSelection, shape: Shape): AsyncGenerator<Entry[]> {
+    const id = await logId(org);
+    if (id === undefined) return;
+    let before = selection.before;
+    for (;;) {
+      const rows = await read(
+        id,
+        { ...selection, ...(before === undefined ? {} : { before }) },
+        EXPORT_READ_PAGE[dialect],
+        shape,
+      );
+      if (rows.length > 0) yield rows;
+      if (rows.length < EXPORT_READ_PAGE[dialect]) return;
+      before = rows.at(-1)!.index;
+    }
+  }
 }
 
-/** Entries `[lo, hi)` newest first as `[index, bytes]`, at most `limit`; the index's keys in `[low, high]`. */
+/**
+ * The entries' column as a read asks for it. Text: SQLite hands over the stored bytes as they are (a cast checks
+ * nothing; the driver decodes them as `Buffer.toString` does); PostgreSQL converts them, refusing any that are not
+ * UTF-8 (see `read`).
+ */
+function dataColumn(
+  dialect: 'sqlite' | 'postgres',
+  shape: Shape,
+  column: RawBuilder<unknown>,
+): RawBuilder<Uint8Array | string> {
+  if (shape === 'bytes') return sql<Uint8Array>`${column}`;
+  return dialect === 'sqlite'
+    ? sql<string>`CAST(${column} AS TEXT)`
+    : sql<string>`convert_from(${column}, 'UTF8')`;
+}
+
+/** PostgreSQL's errors for bytes that are not text in the database's encoding (22021; 22P05 untranslatable). */
+const NOT_UTF8: ReadonlySet<string> = new Set(['22021', '22P05']);
+
+function entry(index: number, data: unknown, shape: Shape): Entry {
+  return shape === 'text' ? { index, data: data as string } : { index, data: toBytes(data as Uint8Array) };
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+/**
+ * Entries `[lo, hi)` newest first as `[index, record]` (bytes, or text: see `dataColumn`), at most `limit`; the
+ * index's keys in `[low, high]`.
+ */
 interface UnfilteredReads {
-  entries(id: number, lo: number, hi: number, limit: number): Promise<Array<[number, Uint8Array]>>;
+  entries(
+    id: number,
+    lo: number,
+    hi: number,
+    limit: number,
+    shape: Shape,
+  ): Promise<Array<[number, Uint8Array | string]>>;
   keys(id: number, low: number, high: number): Promise<number[]>;
 }
 
 function sqliteRanges(handle: SQLiteDatabase): UnfilteredReads {
-  const entries = handle
-    .prepare(
-      'SELECT idx, data FROM ledger_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?',
-    )
-    .raw();
+  const range = (column: string) =>
+    handle
+      .prepare(
+        `SELECT idx, ${column} FROM ledger_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?`,
+      )
+      .raw();
+  const entries = { bytes: range('data'), text: range('CAST(data AS TEXT)') };
   const keys = handle
     .prepare('SELECT idx FROM audit_events WHERE log_id = ? AND idx >= ? AND idx <= ?')
     .pluck();
   return {
-    entries: async (id, lo, hi, limit) => entries.all(id, lo, hi, limit) as Array<[number, Uint8Array]>,
+    entries: async (id, lo, hi, limit, shape) =>
+      entries[shape].all(id, lo, hi, limit) as Array<[number, Uint8Array | string]>,
     keys: async (id, low, high) => keys.all(id, low, high) as number[],
   };
 }

@@ -1,10 +1,10 @@
 // The render thread of `ExportRenderer`: pages in, chunks of lines out (transferred, not copied).
 import { parentPort } from 'node:worker_threads';
-import { renderPage, unpackPage, type PackedPage } from './export-render.js';
+import { pageEntries, renderPage, type PageMessage } from './export-render.js';
 
-parentPort!.on('message', (page: PackedPage) => {
+parentPort!.on('message', (page: PageMessage) => {
   try {
-    const chunk = renderPage(unpackPage(page), page.format, page.context);
+    const chunk = renderPage(pageEntries(page), page.format, page.context);
     // A chunk of its own memory (not a slice of Buffer's shared pool) can be transferred.
     const own =
       chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.byteLength ? chunk : new Uint8Array(chunk);

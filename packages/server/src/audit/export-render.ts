@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { SelectedEntry } from './audit-query.js';
+import type { SelectedEntry, SelectedText } from './audit-query.js';
 import { cefLine } from './cef.js';
 import { csvLine } from './csv.js';
 import { ocsfEvent } from './ocsf.js';
@@ -16,8 +16,11 @@ export interface RenderContext {
   readonly host: string;
 }
 
+/** An entry to render: its record's bytes, or their text (`SelectedText`); both render to the same line. */
+export type RenderEntry = SelectedEntry | SelectedText;
+
 /** One entry as a line of a rendered format, newline included. */
-export function renderLine(entry: SelectedEntry, format: RenderedFormat, context: RenderContext): string {
+export function renderLine(entry: RenderEntry, format: RenderedFormat, context: RenderContext): string {
   switch (format) {
     case 'csv':
       return csvLine(csvFields(entry.data));
@@ -35,7 +38,7 @@ export function renderLine(entry: SelectedEntry, format: RenderedFormat, context
  * encoding a string built by `+=` first flattens it, four times the cost.
  */
 export function renderPage(
-  entries: readonly SelectedEntry[],
+  entries: readonly RenderEntry[],
   format: RenderedFormat,
   context: RenderContext,
 ): Buffer {
@@ -44,44 +47,45 @@ export function renderPage(
   return Buffer.from(lines.join(''));
 }
 
-/** A page as it crosses to the render thread: entries packed into one transferable buffer. */
-export interface PackedPage {
+/**
+ * A page as it crosses to the render thread: the entries' texts (copied by the structured clone, which writes a
+ * one-byte string with one copy) and their indexes.
+ */
+export interface PageMessage {
   readonly id: number;
+  /** The texts' total length. */
+  readonly chars: number;
   readonly format: RenderedFormat;
   readonly context: RenderContext;
   readonly indexes: Float64Array<ArrayBuffer>;
-  /** Entry i is `bytes[offsets[i] … offsets[i + 1])`. */
-  readonly offsets: Uint32Array<ArrayBuffer>;
-  readonly bytes: Uint8Array<ArrayBuffer>;
+  readonly texts: string[];
 }
 
-export function packPage(
+export function pageMessage(
   id: number,
-  entries: readonly SelectedEntry[],
+  entries: readonly RenderEntry[],
   format: RenderedFormat,
   context: RenderContext,
-): PackedPage {
+): PageMessage {
   const indexes = new Float64Array(entries.length);
-  const offsets = new Uint32Array(entries.length + 1);
-  let total = 0;
+  const texts = new Array<string>(entries.length);
+  let chars = 0;
   for (let i = 0; i < entries.length; i++) {
-    indexes[i] = entries[i]!.index;
-    offsets[i] = total;
-    total += entries[i]!.data.length;
+    const { index, data } = entries[i]!;
+    indexes[i] = index;
+    // Bytes are decoded here as the render path would decode them (`Buffer.toString`): the same line either way.
+    texts[i] =
+      typeof data === 'string'
+        ? data
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    chars += texts[i]!.length;
   }
-  offsets[entries.length] = total;
-  const bytes = new Uint8Array(total);
-  for (let i = 0; i < entries.length; i++) bytes.set(entries[i]!.data, offsets[i]!);
-  return { id, format, context, indexes, offsets, bytes };
+  return { id, chars, format, context, indexes, texts };
 }
 
-export function unpackPage(page: PackedPage): SelectedEntry[] {
-  const entries = new Array<SelectedEntry>(page.indexes.length);
-  for (let i = 0; i < entries.length; i++)
-    entries[i] = {
-      index: page.indexes[i]!,
-      data: page.bytes.subarray(page.offsets[i]!, page.offsets[i + 1]!),
-    };
+export function pageEntries(page: PageMessage): SelectedText[] {
+  const entries = new Array<SelectedText>(page.texts.length);
+  for (let i = 0; i < entries.length; i++) entries[i] = { index: page.indexes[i]!, data: page.texts[i]! };
   return entries;
 }
 
@@ -118,16 +122,18 @@ export class ExportRenderer {
   }
 
   /** One page as a chunk of lines. */
-  render(entries: readonly SelectedEntry[], format: RenderedFormat, context: RenderContext): Promise<Buffer> {
+  render(entries: readonly RenderEntry[], format: RenderedFormat, context: RenderContext): Promise<Buffer> {
     const worker = this.thread();
-    if (!worker || this.pending.size >= this.threadQueue) {
+    const page =
+      worker && this.pending.size < this.threadQueue && pageMessage(this.next, entries, format, context);
+    if (!worker || !page || page.chars > THREAD_PAGE_CHARS) {
       this.renderedHere++;
       return Promise.resolve(renderPage(entries, format, context));
     }
-    const page = packPage(this.next++, entries, format, context);
+    this.next++;
     const chunk = new Promise<Buffer>((resolve, reject) => {
       this.pending.set(page.id, { resolve, reject });
-      worker.postMessage(page, [page.indexes.buffer, page.offsets.buffer, page.bytes.buffer]);
+      worker.postMessage(page, [page.indexes.buffer]);
     });
     // Pages render ahead of their turn: if the thread fails, those not yet awaited reject unobserved, which must
     // not count as an unhandled rejection (it would end the process). Awaiting the chunk still throws.
@@ -200,11 +206,16 @@ export class ExportRenderer {
 }
 
 /**
- * The render thread's young generation: a page's garbage is short-lived. Capped below V8's default (semi-spaces
- * growing to 16 MB), a first export's resident growth measured about 10 MB less (bench/auditlog.ts), with no
- * change in speed that the machine's noise would show.
+ * The render thread's heap. Its live data is a page or two, so its generations are capped well below V8's
+ * defaults: the young one (a page's garbage is short-lived), and the old one, which otherwise grew to 25–40 MB of
+ * promoted page texts between collections. Measured with bench/auditlog.ts (SQLite, 1M events, first export):
+ * peak resident growth 62–71 MiB uncapped, 47–54 MiB capped at 32 MB, at the same speed. A page is sent to the
+ * thread only if its texts hold at most `THREAD_PAGE_CHARS` characters (records are a few hundred bytes; only
+ * a database edited by hand holds huge ones), so that no page can exhaust the thread: larger pages render here.
+ * Should the thread run out of memory anyway, it stops like any failed thread (see `ExportRenderer`).
  */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8 };
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 };
+const THREAD_PAGE_CHARS = 4 * 2 ** 20;
 
 const SOURCE_BOOTSTRAP = `
 (async () => {

@@ -1,4 +1,5 @@
 import { eventType, isEventId, OCSF_CLASSES, type OcsfClassUid } from '@vigil/protocol';
+import { utf8, type EntryRecord } from './pulumi-event.js';
 
 /** The OCSF schema version the events follow (`metadata.version`). */
 export const OCSF_VERSION = '1.3.0';
@@ -45,7 +46,7 @@ type Json = Record<string, unknown>;
  * place for: the event id, organization, resource, token). The entry's bytes are attacker-reachable (the database
  * could be edited): fields are read with their types checked; an event outside the catalog is API Activity, Other.
  */
-export function ocsfEvent(index: number, data: Uint8Array): Json {
+export function ocsfEvent(index: number, data: EntryRecord): Json {
   const r = parse(data);
   const actor = object(r.actor);
   const resource = object(r.resource);
@@ -168,9 +169,9 @@ function unmapped(r: Json, event: string, org: string, actor: Json, resource: Js
   };
 }
 
-function parse(data: Uint8Array): Json {
+function parse(data: EntryRecord): Json {
   try {
-    return object(JSON.parse(Buffer.from(data).toString('utf8')));
+    return object(JSON.parse(utf8(data)));
   } catch {
     return {};
   }

@@ -39,7 +39,7 @@ const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(
  * `reqStackAdmin` comes from the catalog. Exports call this for every entry: it builds the answer in one pass,
  * fields assigned in Pulumi's order.
  */
-export function toAuditLogEvent(data: Uint8Array): AuditLogEvent {
+export function toAuditLogEvent(data: EntryRecord): AuditLogEvent {
   return eventOf(decode(data));
 }
 
@@ -47,7 +47,7 @@ export function toAuditLogEvent(data: Uint8Array): AuditLogEvent {
  * The event, and its time in milliseconds for formats finer than Pulumi's seconds (CEF's `rt`), from one decoding
  * of the entry.
  */
-export function toTimedAuditLogEvent(data: Uint8Array): { event: AuditLogEvent; timeMs: number } {
+export function toTimedAuditLogEvent(data: EntryRecord): { event: AuditLogEvent; timeMs: number } {
   const decoded = decode(data);
   return { event: eventOf(decoded), timeMs: decoded.timeMs };
 }
@@ -91,7 +91,7 @@ export interface CsvFields {
   readonly authFailure: boolean;
 }
 
-export function csvFields(data: Uint8Array): CsvFields {
+export function csvFields(data: EntryRecord): CsvFields {
   const { r, actor, event, login, timestamp } = decode(data);
   return {
     timestamp,
@@ -134,8 +134,14 @@ function urn(...parts: string[]): string {
   return ['urn', 'vigil', ...parts].map(encodeURIComponent).join(':');
 }
 
+/**
+ * An entry's record as these functions take it: its bytes, or their text decoded as `Buffer.toString('utf8')`
+ * decodes them (`SelectedText`), which reads the same.
+ */
+export type EntryRecord = Uint8Array | string;
+
 /** What every reading of an entry starts from: the record (empty when the bytes are not one) and its common fields. */
-function decode(data: Uint8Array) {
+function decode(data: EntryRecord) {
   let parsed: unknown;
   try {
     parsed = JSON.parse(utf8(data));
@@ -160,7 +166,8 @@ type Decoded = ReturnType<typeof decode>;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The entry's text, decoded in place (exports decode every entry: no copy). */
-function utf8(data: Uint8Array): string {
+export function utf8(data: EntryRecord): string {
+  if (typeof data === 'string') return data;
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
 }
 
