@@ -37,6 +37,11 @@ export interface Storage {
   /** PostgreSQL only: the pool, for callers that need a dedicated connection (e.g. LISTEN). */
   readonly pool: pg.Pool | undefined;
   /**
+   * PostgreSQL only: the pool under `auditReader`, for reads that stream many rows (exports): rows as arrays, no
+   * query built per page.
+   */
+  readonly auditPool: pg.Pool | undefined;
+  /**
    * SQLite only: makes commits durable off the event loop (the writer runs `synchronous=NORMAL`). Commits made
    * through `db` are durable when their promise resolves; writes on the raw `sqlite` handle (the ledger's fast
    * path) must wait for `walSync.durable()` before they are acknowledged. PostgreSQL's COMMIT is durable when it
@@ -120,6 +125,7 @@ function openSqlite(options: StorageOptions): Storage {
     sqlite: writer,
     sqliteReader: reader,
     pool: undefined,
+    auditPool: undefined,
     walSync,
     async close() {
       await checkpointer.stop();
@@ -215,6 +221,7 @@ function openPostgres(url: string, options: StorageOptions): Storage {
     sqlite: undefined,
     sqliteReader: undefined,
     pool,
+    auditPool,
     walSync: undefined,
     async close() {
       if (closed) return;
