@@ -323,8 +323,8 @@ async function exportCsv(reader: Kysely<Database>, logId: number, url: string, p
         `  ×${(rows / seconds / plainRate).toFixed(2)} of baseline   (goal ≥ 200,000 rows/s)`,
     );
     console.log(
-      `  ${'  server peak RSS growth during the export'.padEnd(44)} ${((peak - rssBefore) / 2 ** 20).toFixed(1).padStart(9)} MiB` +
-        `   (goal ≤ 64 MB; RSS before: ${(rssBefore / 2 ** 20).toFixed(0)} MiB)`,
+      `  ${'  server peak RSS growth during the export'.padEnd(44)} ${((peak - rssBefore) / 1e6).toFixed(1).padStart(9)} MB` +
+        `   (goal ≤ 64 MB, 10^6 bytes; ${((peak - rssBefore) / 2 ** 20).toFixed(1)} MiB; RSS before: ${(rssBefore / 1e6).toFixed(0)} MB)`,
     );
   }
 }
