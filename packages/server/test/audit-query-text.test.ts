@@ -70,6 +70,29 @@ for (const dialect of DIALECTS) {
             renderPage(bytes, format, { org: 'acme', host: 'h' }).toString('utf8'),
           );
       }
+      // Pages stay exact where entries are missing (deleted by hand) or are not audit records.
+      const ledger2 = new LedgerStore(storage);
+      for (let n = 40; n < 60; n++)
+        await ledger2.append('acme', n % 4 ? seedRecord(1_000 * n, n) : { event: 'not-an-audit-record', n });
+      await ledger2.close();
+      await rawSql(db, [
+        dialect === 'sqlite'
+          ? 'DROP TRIGGER ledger_entries_no_delete'
+          : 'ALTER TABLE ledger_entries DISABLE TRIGGER USER',
+        'DELETE FROM ledger_entries WHERE idx IN (50, 51, 53, 54)',
+      ]);
+      const audited = (await all(query.pages('acme', {}))).map((e) => e.index);
+      expect(audited.filter((i) => i >= 40)).toEqual([59, 58, 57, 55, 49, 47, 46, 45, 43, 42, 41]);
+      for (let before = 40; before <= 60; before++)
+        for (const size of [1, 2, 3, 5]) {
+          const page = await query.page('acme', { before }, size);
+          const expected = audited.filter((i) => i < before);
+          expect(
+            page.entries.map((e) => e.index),
+            `before ${before}, ${size}`,
+          ).toEqual(expected.slice(0, size));
+        }
+
       // The tampered entries are among those read, as their bytes decode.
       const text = await all(query.textPages('acme', {}));
       for (const [idx, bytes] of HOSTILE)
