@@ -143,9 +143,9 @@ export function auditLogRoutes(
 
 /**
  * Pages an export has in flight: up to `RENDER_THREAD_QUEUE` at the render thread, and this thread reads and renders
- * the others while the thread works. Measured with bench/auditlog.ts (1M events, SQLite): sending every page to the
- * thread (2 in flight) gave 136–171k rows/s; 2 at the thread with 4 in flight, 184–204k (first export) and
- * 205–223k (warm server); 1 and 3, or 3 and 6, were no better.
+ * the others while the thread works. Measured with bench/auditlog.ts (SQLite, 300k events, first/warm export, when
+ * pages still crossed as bytes): every page to the thread, 2 in flight, 171k/182k rows/s; 2 at the thread with 4 in
+ * flight, 176–184k/205–214k; 1 and 3, or 3 and 6, no better.
  */
 const RENDER_AHEAD = 4;
 const RENDER_THREAD_QUEUE = 2;
