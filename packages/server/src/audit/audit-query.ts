@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { sql, type RawBuilder } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
+import { utf8 } from './pulumi-event.js';
 import type { QueryNode } from './query-language.js';
 import { compileQuery, type Column } from './query-sql.js';
 
@@ -163,7 +164,7 @@ export function createAuditQuery(ledger: LedgerStore) {
     } catch (error) {
       if (!NOT_UTF8.has((error as { code?: unknown }).code as string)) throw error;
       const entries = (await readShaped(id, selection, limit, 'bytes')) as SelectedEntry[];
-      return entries.map((e) => ({ index: e.index, data: decodeUtf8(e.data) }));
+      return entries.map((e) => ({ index: e.index, data: utf8(e.data) }));
     }
   }
 
@@ -271,10 +272,6 @@ const NOT_UTF8: ReadonlySet<string> = new Set(['22021', '22P05']);
 
 function entry(index: number, data: unknown, shape: Shape): Entry {
   return shape === 'text' ? { index, data: data as string } : { index, data: toBytes(data as Uint8Array) };
-}
-
-function decodeUtf8(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 /**

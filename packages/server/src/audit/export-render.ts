@@ -5,7 +5,7 @@ import type { SelectedEntry, SelectedText } from './audit-query.js';
 import { cefLine } from './cef.js';
 import { csvLine } from './csv.js';
 import { ocsfEvent } from './ocsf.js';
-import { csvFields, toTimedAuditLogEvent } from './pulumi-event.js';
+import { csvFields, toTimedAuditLogEvent, utf8 } from './pulumi-event.js';
 
 /** The export formats rendered from each entry's record (`jsonl` is the entries' own bytes, never rendered). */
 export type RenderedFormat = 'csv' | 'cef' | 'ocsf';
@@ -74,10 +74,7 @@ export function pageMessage(
     const { index, data } = entries[i]!;
     indexes[i] = index;
     // Bytes are decoded here as the render path would decode them (`Buffer.toString`): the same line either way.
-    texts[i] =
-      typeof data === 'string'
-        ? data
-        : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    texts[i] = utf8(data);
     chars += texts[i]!.length;
   }
   return { id, chars, format, context, indexes, texts };

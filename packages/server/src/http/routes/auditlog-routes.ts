@@ -195,10 +195,9 @@ async function* renderedChunks(
   context: RenderContext,
 ): AsyncGenerator<Buffer> {
   const rendering: Array<Promise<Buffer>> = [];
-  let read: Promise<IteratorResult<SelectedText[]>> | undefined;
   try {
     if (format === 'csv') yield Buffer.from(csvHeaderLine());
-    read = pages.next();
+    let read = pages.next();
     for (;;) {
       const { value: page, done } = await read;
       if (done) break;
