@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAuditQuery } from '../src/audit/audit-query.js';
+import { parseQuery } from '../src/audit/query-language.js';
+import { compileQuery } from '../src/audit/query-sql.js';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import { backfillAuditIndex } from '../src/storage/migrations/0004-audit-index.js';
 import { backfillAuditQueryColumns } from '../src/storage/migrations/0007-audit-query.js';
@@ -111,6 +113,57 @@ for (const dialect of DIALECTS) {
         expect(text).toMatch(/Index (Only )?Scan Backward/);
         expect(text).not.toMatch(/Bitmap|Sort/);
       });
+
+    it('tests an event term of an actor page on the actor index entry, never the row (migration 0011)', async () => {
+      db = testDatabase(dialect);
+      storage = await db.open();
+      const ledger = new LedgerStore(storage);
+      await Promise.all(
+        [...Array(6000).keys()].map((n) =>
+          ledger.append(
+            'acme',
+            seedRecord(n, n, {
+              event: n % 3 === 0 ? 'environment-read' : 'environment-open',
+              actor: { kind: 'user', login: `u${n % 6}`, name: 'U' },
+            }),
+          ),
+        ),
+      );
+      // The page as the query service selects it (audit-query.ts, `readInterval`): the actor index drives, the
+      // event column is offered to no index.
+      const condition = compileQuery(parseQuery('actor:u3 event:environment-open')!, {
+        dialect,
+        indexed: new Set(['actor_login']),
+      });
+      const hint = dialect === 'sqlite' ? sql` INDEXED BY audit_events_actor` : sql``;
+      const page = sql<{ idx: number }>`SELECT a.idx FROM audit_events AS a${hint}
+        WHERE a.log_id = 1 AND ${condition} ORDER BY a.idx DESC LIMIT 11`;
+      const plan = (
+        await sql<
+          Record<string, string>
+        >`${sql.raw(dialect === 'sqlite' ? 'EXPLAIN QUERY PLAN' : 'EXPLAIN')} ${page}`.execute(
+          storage.auditReader,
+        )
+      ).rows
+        .map((r) => r.detail ?? r['QUERY PLAN'])
+        .join('\n');
+      expect(plan).toMatch(
+        dialect === 'sqlite'
+          ? /USING COVERING INDEX audit_events_actor/
+          : /Index Only Scan Backward using audit_events_actor/,
+      );
+      const found = (await page.execute(storage.auditReader)).rows.map((r) => Number(r.idx));
+      // u3 is n ≡ 3 (mod 6), and those are all reads (n ≡ 0 mod 3): none; u4 (n ≡ 4 mod 6) are all opens.
+      expect(found).toEqual([]);
+      const u4 = compileQuery(parseQuery('actor:u4 event:environment-open')!, {
+        dialect,
+        indexed: new Set(['actor_login']),
+      });
+      const opens = await sql<{ idx: number }>`SELECT a.idx FROM audit_events AS a${hint}
+        WHERE a.log_id = 1 AND ${u4} ORDER BY a.idx DESC LIMIT 3`.execute(storage.auditReader);
+      expect(opens.rows.map((r) => Number(r.idx))).toEqual([5998, 5992, 5986]);
+      await ledger.close();
+    });
 
     it('backfills entries that predate the index, idempotently', async () => {
       db = testDatabase(dialect);

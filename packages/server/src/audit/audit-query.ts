@@ -382,6 +382,8 @@ const DRIVERS: ReadonlyArray<Driver & { readonly serves: (term: QueryNode) => bo
     columns: ['project', 'environment'],
     serves: (t) => t.kind === 'project' || (t.kind === 'environment' && t.project !== undefined),
   },
+  // Holds `event` after idx (migration 0011): an event term is tested on the index entry, not the row. It stays
+  // out of `columns` so that PostgreSQL is never offered the event index for it.
   { index: 'audit_events_actor', columns: ['actor_login'], serves: (t) => t.kind === 'actor' },
   {
     index: 'audit_events_ip',

@@ -10,6 +10,7 @@ import { auditQueryMigration } from './0007-audit-query.js';
 import { logStreamsMigration } from './0008-log-streams.js';
 import { s3StreamsMigration } from './0009-s3-streams.js';
 import { auditQueryIndexesMigration } from './0010-audit-query-indexes.js';
+import { auditActorIndexMigration } from './0011-audit-actor-index.js';
 
 /**
  * One set of migrations for both engines, one file each. Where the engines differ (byte and big-integer types,
@@ -30,6 +31,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0008_log_streams': logStreamsMigration(dialect),
         '0009_s3_streams': s3StreamsMigration(dialect),
         '0010_audit_query_indexes': auditQueryIndexesMigration(),
+        '0011_audit_actor_index': auditActorIndexMigration(),
       };
     },
   };
