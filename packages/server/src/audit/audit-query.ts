@@ -109,7 +109,7 @@ export function createAuditQuery(ledger: LedgerStore) {
     const hint = driver && dialect === 'sqlite' ? sql` INDEXED BY ${sql.id(driver.index)}` : sql``;
     // The page's indexes first, then only their entries: the join never steers the plan.
     const { rows } = await sql<{ idx: number; data: Uint8Array | string }>`
-      SELECT p.idx, ${dataColumn(dialect, shape, sql.ref('l.data'))} AS data
+      SELECT p.idx, ${dataColumn(dialect, shape, 'l.data')} AS data
       FROM (SELECT a.idx FROM audit_events AS a${hint} WHERE ${sql.join(where, sql` AND `)}
             ORDER BY a.idx DESC LIMIT ${limit}) AS p
       JOIN ledger_entries AS l ON l.log_id = ${id} AND l.idx = p.idx
@@ -252,19 +252,22 @@ export function createAuditQuery(ledger: LedgerStore) {
 }
 
 /**
- * The entries' column as a read asks for it. Text: SQLite hands over the stored bytes as they are (a cast checks
- * nothing; the driver decodes them as `Buffer.toString` does); PostgreSQL converts them, refusing any that are not
- * UTF-8 (see `read`).
+ * An entry's record as text, per engine. SQLite hands over the stored bytes as they are (a cast checks nothing; the
+ * driver decodes them as `Buffer.toString` does); PostgreSQL converts them, refusing any that are not UTF-8 (see
+ * `read`). The one definition for the query-built reads (`dataColumn`) and the prepared ones (`*Ranges`).
  */
+const TEXT_OF = {
+  sqlite: (column: string) => `CAST(${column} AS TEXT)`,
+  postgres: (column: string) => `convert_from(${column}, 'UTF8')`,
+} as const;
+
+/** The entries' column (`column`, a fixed name of ours) as a read asks for it: its bytes, or `TEXT_OF` them. */
 function dataColumn(
   dialect: 'sqlite' | 'postgres',
   shape: Shape,
-  column: RawBuilder<unknown>,
+  column: string,
 ): RawBuilder<Uint8Array | string> {
-  if (shape === 'bytes') return sql<Uint8Array>`${column}`;
-  return dialect === 'sqlite'
-    ? sql<string>`CAST(${column} AS TEXT)`
-    : sql<string>`convert_from(${column}, 'UTF8')`;
+  return shape === 'bytes' ? sql<Uint8Array>`${sql.ref(column)}` : sql.raw<string>(TEXT_OF[dialect](column));
 }
 
 /** PostgreSQL's errors for bytes that are not text in the database's encoding (22021; 22P05 untranslatable). */
@@ -275,7 +278,7 @@ function entry(index: number, data: unknown, shape: Shape): Entry {
 }
 
 /**
- * Entries `[lo, hi)` newest first as `[index, record]` (bytes, or text: see `dataColumn`), at most `limit`; the
+ * Entries `[lo, hi)` newest first as `[index, record]` (bytes, or text: see `TEXT_OF`), at most `limit`; the
  * index's keys in `[low, high]`.
  */
 interface UnfilteredReads {
@@ -299,7 +302,7 @@ function postgresRanges(pool: pg.Pool): UnfilteredReads {
     text: `SELECT idx, ${column} FROM ledger_entries WHERE log_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx DESC LIMIT $4`,
     rowMode: 'array' as const,
   });
-  const entries = { bytes: range('bytes', 'data'), text: range('text', "convert_from(data, 'UTF8')") };
+  const entries = { bytes: range('bytes', 'data'), text: range('text', TEXT_OF.postgres('data')) };
   const keys = {
     name: 'vigil-audit-keys',
     text: 'SELECT idx FROM audit_events WHERE log_id = $1 AND idx >= $2 AND idx <= $3',
@@ -327,7 +330,7 @@ function sqliteRanges(handle: SQLiteDatabase): UnfilteredReads {
         `SELECT idx, ${column} FROM ledger_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?`,
       )
       .raw();
-  const entries = { bytes: range('data'), text: range('CAST(data AS TEXT)') };
+  const entries = { bytes: range('data'), text: range(TEXT_OF.sqlite('data')) };
   const keys = handle
     .prepare('SELECT idx FROM audit_events WHERE log_id = ? AND idx >= ? AND idx <= ?')
     .pluck();
