@@ -13,10 +13,16 @@ import {
 import type { KeyObject } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 
-/** SHA-256 of data, as a plain Uint8Array (not a Buffer: its slice() shares memory). */
+/**
+ * SHA-256 of data, as a plain Uint8Array of its own (not a Buffer: its slice() shares memory). The digest leaves
+ * OpenSSL as a `binary` (latin1) string, one char per byte, and is copied into a fresh array: asking `hash` for a Buffer
+ * costs a backing store per call, three times the hashing itself for a Merkle node (bench/ledger-verify.ts).
+ */
 export function sha256(data: Uint8Array): Uint8Array {
-  const b = hash('sha256', data, 'buffer');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  const digest = hash('sha256', data, 'binary');
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = digest.charCodeAt(i);
+  return out;
 }
 
 // DER prefixes that wrap a raw Ed25519 seed / public key (RFC 8410 §7 and §4).

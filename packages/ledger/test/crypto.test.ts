@@ -39,8 +39,13 @@ describe.each(Object.entries(impls))('%s crypto', (_name, c) => {
     expect(() => c.ed25519Sign(seed.subarray(1), Uint8Array.of(1))).toThrow(RangeError);
   });
 
-  it('returns plain Uint8Arrays', () => {
+  it('returns plain Uint8Arrays, each of its own', () => {
     expect(Object.getPrototypeOf(c.sha256(Uint8Array.of(1)))).toBe(Uint8Array.prototype);
+    // Callers keep digests (tree nodes, frontiers): a digest must never share memory with the next one.
+    const [a, b] = [c.sha256(Uint8Array.of(1)), c.sha256(Uint8Array.of(2))];
+    expect(a).toHaveLength(32);
+    expect(a.buffer).not.toBe(b.buffer);
+    expect(hex(a)).not.toBe(hex(b));
     expect(Object.getPrototypeOf(c.randomBytes(4))).toBe(Uint8Array.prototype);
     expect(c.randomBytes(16)).toHaveLength(16);
   });
