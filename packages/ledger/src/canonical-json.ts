@@ -37,7 +37,8 @@ const MAX_QUOTED_KEYS = 4096;
 class Writer {
   out = '';
   readonly trail: Array<string | number> = [];
-  readonly open = new Set<object>();
+  /** The containers being written, outermost first: a cycle is one of them met again. */
+  readonly open: object[] = [];
 
   /** `"key":` — property names repeat across records, so their quoted form is cached. */
   quoteKey(key: string): string {
@@ -78,8 +79,8 @@ class Writer {
       return;
     }
     if (this.trail.length >= MAX_JSON_DEPTH) throw this.fail('nesting too deep');
-    if (this.open.has(v)) throw this.fail('cycle');
-    this.open.add(v);
+    if (this.open.includes(v)) throw this.fail('cycle');
+    this.open.push(v);
     if (Array.isArray(v)) {
       if (Object.getPrototypeOf(v) !== Array.prototype) throw this.fail('array subclass');
       this.out += '[';
@@ -97,7 +98,7 @@ class Writer {
       const obj = v as Record<string, unknown>;
       this.out += '{';
       let first = true;
-      for (const key of Object.keys(obj).sort()) {
+      for (const key of sortedKeys(obj)) {
         const item = obj[key];
         if (item === undefined) continue;
         if (!first) this.out += ',';
@@ -109,8 +110,28 @@ class Writer {
       }
       this.out += '}';
     }
-    this.open.delete(v);
+    this.open.pop();
   }
+}
+
+/** Objects with at most this many properties have their names sorted here, in place (see `sortedKeys`). */
+const INSERTION_SORT_MAX = 16;
+
+/**
+ * An object's property names in UTF-16 code-unit order (`<` on strings, as `Array.prototype.sort` compares them).
+ * Records' objects have a handful of properties: sorting those in place spares the copy that the built-in sort
+ * makes of every array it sorts; larger objects, which a hostile value could make huge, use the built-in sort.
+ */
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  if (keys.length > INSERTION_SORT_MAX) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** RFC 8785 canonical JSON text of a value. Throws unsupported-json-value for anything not plain JSON data. */
