@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /**
  * The strong ETag of an environment at a revision: `"` base64url(SHA-256("vigil etag v1\0" id "\0" revision)) `"`.
@@ -6,9 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
  * re-created environment from ever matching its predecessor's tags.
  */
 export function environmentEtag(environmentId: string, revision: number): string {
-  const digest = createHash('sha256')
-    .update(`vigil etag v1\0${environmentId}\0${revision}`)
-    .digest('base64url');
+  const digest = hash('sha256', `vigil etag v1\0${environmentId}\0${revision}`, 'base64url');
   return `"${digest}"`;
 }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { EnvironmentStoreError } from './errors.js';
 import type { StoreContext } from './internal.js';
 import { checkOrgName, type EnvironmentRef } from './names.js';
@@ -113,6 +113,7 @@ export function openSessions(ctx: StoreContext) {
   };
 }
 
+/** One-shot `hash`: every open and every read of an open session computes one. */
 function hashId(id: string): string {
-  return createHash('sha256').update(id).digest('hex');
+  return hash('sha256', id, 'hex');
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** What a token stands for. Sessions are short-lived bearer tokens of the same machinery, made by signing in. */
 export const TOKEN_KINDS = ['personal', 'team', 'organization', 'session'] as const;
@@ -37,7 +37,10 @@ export function isWellFormedTokenText(text: unknown): text is string {
   return typeof text === 'string' && text.length <= MAX_TOKEN_LENGTH && TOKEN_TEXT.test(text);
 }
 
-/** SHA-256(token text as UTF-8): the only thing stored, and the lookup key. */
+/**
+ * SHA-256(token text as UTF-8): the only thing stored, and the lookup key. One-shot `hash` (every authenticated
+ * request computes one): no Hash object for the garbage collector to track.
+ */
 export function tokenHash(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+  return hash('sha256', text, 'buffer');
 }
