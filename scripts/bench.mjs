@@ -2,6 +2,7 @@
 // `npm run bench [-- name…]`: runs the benchmarks in bench/ (TypeScript through tsx, workspace sources directly).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { machineLine } from './machine.mjs';
 
 // Names come first; everything from the first option on goes to each script (`--seconds 10 --only sqlite`).
 const args = process.argv.slice(2);
@@ -16,6 +17,7 @@ const benches = dirs
   .flatMap((d) => readdirSync(new URL(d, root)).map((f) => `${d}/${f}`))
   .filter((f) => f.endsWith('.ts'))
   .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)));
+console.log(machineLine());
 let failed = 0;
 for (const file of benches) {
   console.log(`\n=== ${file}`);
