@@ -39,7 +39,7 @@ export function machineLine() {
     const stat = 1e6 / rate(200, () => fstatSync(fd));
     closeSync(fd);
     const data = Buffer.alloc(256, 7);
-    const sha = rate(300, () => hash('sha256', data, 'buffer'));
+    const sha = rate(300, () => hash('sha256', data, 'binary'));
     return (
       `machine: write 4 KiB + fdatasync p50 ${median(syncs).toFixed(0)} µs (${dir.slice(0, dir.lastIndexOf('/'))}), ` +
       `fstat ${stat.toFixed(2)} µs, SHA-256 of 256 B ${(sha / 1e6).toFixed(2)}M/s — figures from runs whose lines differ much do not compare`
