@@ -15,8 +15,8 @@ import { Buffer } from 'node:buffer';
 
 /**
  * SHA-256 of data, as a plain Uint8Array of its own (not a Buffer: its slice() shares memory). The digest leaves
- * OpenSSL as a `binary` (latin1) string, one char per byte, and is copied into a fresh array: asking `hash` for a Buffer
- * costs a backing store per call, three times the hashing itself for a Merkle node (bench/ledger-verify.ts).
+ * OpenSSL as a `binary` (latin1) string, one char per byte, copied into a fresh array: asking `hash` for a
+ * Buffer costs a backing store per call, three times the hashing itself for a Merkle node (bench/ledger-verify.ts).
  */
 export function sha256(data: Uint8Array): Uint8Array {
   const digest = hash('sha256', data, 'binary');

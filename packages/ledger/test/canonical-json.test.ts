@@ -144,11 +144,9 @@ describe('RFC 8785 canonical JSON', () => {
       fc.property(
         fc.dictionary(fc.string({ unit: 'binary' }), fc.constant(0), { minKeys: 0, maxKeys: 40 }),
         (o) => {
-          const names = Object.keys(JSON.parse(canonicalize(o)) as object);
+          // The text, not a parsed object: JS objects list integer-like names first whatever the order.
           const order = Object.keys(o).sort();
-          // JSON.parse lists integer-like names first again: compare the text instead.
           expect(canonicalize(o)).toBe(`{${order.map((k) => `${JSON.stringify(k)}:0`).join(',')}}`);
-          expect(names.sort()).toEqual(order);
         },
       ),
       { numRuns: 300 },
