@@ -418,32 +418,17 @@ async function streamLag(url: string, secondInstance?: StorageOptions): Promise<
     // (their latency shows it) rather than facing thousands of new connections.
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     const requestLatencies: number[] = [];
-    const pending: Promise<unknown>[] = [];
-    const start = performance.now();
-    let lastAnswer = start;
-    for (let n = 0; n < total;) {
-      // Keep to the schedule: every request due by now is sent (10 per 10 ms at 1,000/s).
-      const due = Math.min(total, Math.floor(((performance.now() - start) * LAG_RATE) / 1000));
-      for (; n < due; n++) {
-        const t = performance.now();
-        pending.push(
-          get(agent, `${url}/api/esc/environments/${ORG}/lag/env`).then((status) => {
-            if (status !== 200) throw new Error(`read: HTTP ${status}`);
-            lastAnswer = performance.now();
-            requestLatencies.push(lastAnswer - t);
-          }),
-        );
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await Promise.all(pending);
-    agent.destroy();
-    const deadline = Date.now() + 30_000;
-    while (lags.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const request = percentiles(requestLatencies);
     // The rate the server kept: below LAG_RATE, the requests queued here (their latency shows it) and the lag is
     // that of a slower stream of records.
-    const answered = (total * 1000) / (lastAnswer - start);
+    const answered = await atLagRate(async () => {
+      const t = performance.now();
+      const status = await get(agent, `${url}/api/esc/environments/${ORG}/lag/env`);
+      if (status !== 200) throw new Error(`read: HTTP ${status}`);
+      requestLatencies.push(performance.now() - t);
+    });
+    agent.destroy();
+    await arrival(lags, total);
+    const request = percentiles(requestLatencies);
     console.log(
       `  ${'baseline: the audited request itself'.padEnd(44)} p50${ms(request.p50)}  p95${ms(request.p95)}` +
         `   (${count(total)} sent at ${count(LAG_RATE)}/s, answered at ${count(answered)}/s)`,
@@ -466,35 +451,23 @@ async function secondInstanceLag(options: StorageOptions, arrivals: number[]): P
   const ledger = new LedgerStore(storage);
   try {
     const total = LAG_RATE * LAG_SECONDS;
-    const pending: Promise<unknown>[] = [];
-    const start = performance.now();
-    let lastAppend = start;
-    for (let n = 0; n < total;) {
-      const due = Math.min(total, Math.floor(((performance.now() - start) * LAG_RATE) / 1000));
-      for (; n < due; n++)
-        pending.push(
-          ledger
-            .append(ORG, {
-              v: 1,
-              time: Date.now(),
-              org: ORG,
-              event: 'environment-read',
-              description: 'environment-read of environment "lag-second/env" at revision 1',
-              actor: { kind: 'user', login: 'user-000', name: 'User 000' },
-              sourceIP: '10.0.0.1',
-              userAgent: 'esc-sdk/0.12.4',
-              requestId: `lag-second-${n}`,
-              resource: { project: 'lag-second', environment: 'env', revision: 1 },
-              outcome: 'success',
-            })
-            .then(() => (lastAppend = performance.now())),
-        );
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await Promise.all(pending);
-    const appended = (total * 1000) / (lastAppend - start);
-    const deadline = Date.now() + 30_000;
-    while (arrivals.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    let n = 0;
+    const appended = await atLagRate(() =>
+      ledger.append(ORG, {
+        v: 1,
+        time: Date.now(),
+        org: ORG,
+        event: 'environment-read',
+        description: 'environment-read of environment "lag-second/env" at revision 1',
+        actor: { kind: 'user', login: 'user-000', name: 'User 000' },
+        sourceIP: '10.0.0.1',
+        userAgent: 'esc-sdk/0.12.4',
+        requestId: `lag-second-${n++}`,
+        resource: { project: 'lag-second', environment: 'env', revision: 1 },
+        outcome: 'success',
+      }),
+    );
+    await arrival(arrivals, total);
     const lag = percentiles(arrivals);
     const max = arrivals.reduce((a, b) => Math.max(a, b), 0);
     console.log(
@@ -505,6 +478,31 @@ async function secondInstanceLag(options: StorageOptions, arrivals: number[]): P
     await ledger.close();
     await storage.close();
   }
+}
+
+/**
+ * Calls `send` LAG_RATE times a second for LAG_SECONDS, keeping to the schedule (every call due by now is made, 10
+ * per 10 ms at 1,000/s) however long the calls take; resolves once all have completed, with the rate they completed
+ * at (rejects with the first failure).
+ */
+async function atLagRate(send: () => Promise<unknown>): Promise<number> {
+  const total = LAG_RATE * LAG_SECONDS;
+  const pending: Promise<unknown>[] = [];
+  const start = performance.now();
+  let last = start;
+  for (let n = 0; n < total;) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * LAG_RATE) / 1000));
+    for (; n < due; n++) pending.push(send().then(() => (last = performance.now())));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.all(pending);
+  return (total * 1000) / (last - start);
+}
+
+/** Waits (at most 30 s) until `lags` holds `total` arrivals. */
+async function arrival(lags: number[], total: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (lags.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 interface LagEntry {

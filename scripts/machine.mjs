@@ -25,7 +25,8 @@ function rate(ms, op) {
  * `BENCH_DIR`, else the temporary directory), a system call (fstat), and SHA-256 of 256 bytes (the CPU).
  */
 export function machineLine() {
-  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'vigil-machine-'));
+  const base = process.env.BENCH_DIR ?? tmpdir();
+  const dir = mkdtempSync(join(base, 'vigil-machine-'));
   try {
     const fd = openSync(join(dir, 'sync'), 'w');
     const page = Buffer.alloc(4096, 1);
@@ -41,7 +42,7 @@ export function machineLine() {
     const data = Buffer.alloc(256, 7);
     const sha = rate(300, () => hash('sha256', data, 'binary'));
     return (
-      `machine: write 4 KiB + fdatasync p50 ${median(syncs).toFixed(0)} µs (${dir.slice(0, dir.lastIndexOf('/'))}), ` +
+      `machine: write 4 KiB + fdatasync p50 ${median(syncs).toFixed(0)} µs (${base}), ` +
       `fstat ${stat.toFixed(2)} µs, SHA-256 of 256 B ${(sha / 1e6).toFixed(2)}M/s — figures from runs whose lines differ much do not compare`
     );
   } finally {
