@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAuditQuery, type AuditSelection } from '../src/audit/audit-query.js';
+import {
+  createAuditQuery,
+  type AuditSelection,
+  type SelectedText,
+  type TextPage,
+} from '../src/audit/audit-query.js';
+import { blockEntries } from '../src/audit/copy-rows.js';
 import { renderPage, type RenderedFormat } from '../src/audit/export-render.js';
 import { LedgerStore } from '../src/ledger/ledger-store.js';
 import type { Storage } from '../src/storage/storage.js';
@@ -57,10 +63,24 @@ for (const dialect of DIALECTS) {
         for await (const page of pages) out.push(...page);
         return out;
       };
+      // Text pages, and how many came as COPY blocks (PostgreSQL, no filter).
+      const blocks = { count: 0 };
+      const allText = async (pages: AsyncGenerator<TextPage>) => {
+        const out: SelectedText[] = [];
+        for await (const page of pages) {
+          if ('kind' in page) blocks.count++;
+          out.push(...('kind' in page ? blockEntries(page) : page));
+        }
+        return out;
+      };
       const selections: AuditSelection[] = [{}, { login: 'seeder' }, { before: 10 }];
       for (const selection of selections) {
         const bytes = await all(query.pages('acme', selection));
-        const text = await all(query.textPages('acme', selection));
+        blocks.count = 0;
+        const text = await allText(query.textPages('acme', selection));
+        expect(blocks.count > 0, JSON.stringify(selection)).toBe(
+          dialect === 'postgres' && selection.login === undefined,
+        );
         expect(bytes.length, JSON.stringify(selection)).toBeGreaterThan(5);
         expect(text).toEqual(
           bytes.map((e) => ({ index: e.index, data: Buffer.from(e.data).toString('utf8') })),
@@ -83,6 +103,10 @@ for (const dialect of DIALECTS) {
       ]);
       const audited = (await all(query.pages('acme', {}))).map((e) => e.index);
       expect(audited.filter((i) => i >= 40)).toEqual([59, 58, 57, 55, 49, 47, 46, 45, 43, 42, 41]);
+      expect((await allText(query.textPages('acme', {}))).map((e) => e.index)).toEqual(audited);
+      expect((await allText(query.textPages('acme', { before: 50 }))).map((e) => e.index)).toEqual(
+        audited.filter((i) => i < 50),
+      );
       for (let before = 40; before <= 60; before++)
         for (const size of [1, 2, 3, 5]) {
           const page = await query.page('acme', { before }, size);
@@ -94,7 +118,7 @@ for (const dialect of DIALECTS) {
         }
 
       // The tampered entries are among those read, as their bytes decode.
-      const text = await all(query.textPages('acme', {}));
+      const text = await allText(query.textPages('acme', {}));
       for (const [idx, bytes] of HOSTILE)
         expect(text.find((e) => e.index === idx)?.data).toBe(bytes.toString('utf8'));
     });

@@ -1,7 +1,9 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { gunzipSync, createGunzip } from 'node:zlib';
 import fc from 'fast-check';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_APPLICATION_NAME } from '../src/audit/audit-query.js';
 import { cefExtension, cefHeader } from '../src/audit/cef.js';
 import { CSV_HEADER, csvCell } from '../src/audit/csv.js';
 import { csvFields, toAuditLogEvent } from '../src/audit/pulumi-event.js';
@@ -213,6 +215,37 @@ for (const dialect of DIALECTS) {
       await new Promise<void>((resolve) => aborted.once('data', () => resolve()));
       aborted.destroy();
       await new Promise((r) => setTimeout(r, 100));
+      expect((await api.call(`${L}/v2?userFilter=bulk`)).status).toBe(200);
+
+      // The whole log, no filter (on PostgreSQL: one COPY on a connection of its own), read to the end, then again
+      // with a hang-up after the first chunk: the COPY's connection ends with it.
+      const whole = gunzipSync(await body(await rawGet(`${running.url}${L}/v2/export`))).toString('utf8');
+      const wholeLines = whole.split('\r\n').slice(1, -1);
+      expect(wholeLines.length).toBeGreaterThan(20_000);
+      expect(wholeLines.filter((l) => l.includes(',seed ')).length).toBe(20_000);
+      const hungUp = await rawGet(`${running.url}${L}/v2/export`);
+      await new Promise<void>((resolve) => hungUp.once('data', () => resolve()));
+      hungUp.destroy();
+      if (dialect === 'postgres') {
+        const admin = new pg.Client({ connectionString: running.db.databaseUrl });
+        await admin.connect();
+        try {
+          const copies = async () =>
+            Number(
+              (
+                await admin.query<{ n: string }>(
+                  `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1`,
+                  [EXPORT_APPLICATION_NAME],
+                )
+              ).rows[0]!.n,
+            );
+          for (let waited = 0; (await copies()) > 0 && waited < 10_000; waited += 50)
+            await new Promise((r) => setTimeout(r, 50));
+          expect(await copies()).toBe(0);
+        } finally {
+          await admin.end();
+        }
+      }
       expect((await api.call(`${L}/v2?userFilter=bulk`)).status).toBe(200);
     }, 120_000);
   });

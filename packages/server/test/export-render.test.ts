@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { canonicalBytes } from '@vigil/ledger';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SelectedEntry } from '../src/audit/audit-query.js';
+import { copyBlocks, type EntryBlock } from '../src/audit/copy-rows.js';
 import { ExportRenderer, renderPage, type RenderedFormat } from '../src/audit/export-render.js';
+import { copyStream } from './support/copy-stream.js';
 
 const context = { org: 'acme', host: 'vigil-test' };
 const FORMATS: RenderedFormat[] = ['csv', 'cef', 'ocsf'];
@@ -77,6 +79,28 @@ describe('export renderer', () => {
     // Once the thread has answered, it takes pages again.
     await renderer.render(pages[0]!, 'csv', context);
     expect(renderer.renderedHere).toBe(10);
+  });
+
+  it('renders blocks as PostgreSQL COPY sent them exactly as their entries, on its thread (transferred) and here', async () => {
+    renderer = new ExportRenderer({ threadQueue: 1 });
+    const pages = Array.from({ length: 6 }, (_, p) => entries(40, p * 40));
+    for (const format of FORMATS) {
+      const blocks: EntryBlock[] = [];
+      for (const page of pages) {
+        const bytes = copyStream(page.map((e) => ({ index: e.index, data: Buffer.from(e.data) })));
+        for await (const block of copyBlocks([bytes], 1 << 20)) blocks.push(block);
+      }
+      expect(blocks).toHaveLength(pages.length);
+      const here = renderer.renderedHere;
+      // Sent at once: the first goes to the thread, the others render here.
+      const rendered = await Promise.all(blocks.map((block) => renderer!.render(block, format, context)));
+      expect(renderer.renderedHere - here).toBe(pages.length - 1);
+      for (let p = 0; p < pages.length; p++)
+        expect(rendered[p]!.toString('utf8')).toBe(renderPage(pages[p]!, format, context).toString('utf8'));
+      // The block the thread rendered crossed without a copy: its buffer was transferred.
+      expect(blocks[0]!.bytes.byteLength).toBe(0);
+      expect(blocks[1]!.bytes.byteLength).toBeGreaterThan(0);
+    }
   });
 
   it('renders here a page too large for its thread (only a database edited by hand holds one)', async () => {

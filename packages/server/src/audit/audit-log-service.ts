@@ -5,12 +5,7 @@ import { createAuthorizer } from '../esc/authorizer.js';
 import type { Kernel } from '../kernel/kernel.js';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import type { Storage } from '../storage/storage.js';
-import {
-  createAuditQuery,
-  type AuditSelection,
-  type SelectedEntry,
-  type SelectedText,
-} from './audit-query.js';
+import { createAuditQuery, type AuditSelection, type SelectedEntry, type TextPage } from './audit-query.js';
 import { toAuditLogEvent, type AuditLogEvent } from './pulumi-event.js';
 
 export interface AuditLogServiceDeps {
@@ -95,8 +90,11 @@ export function createAuditLogService(deps: AuditLogServiceDeps) {
   };
 }
 
-/** The entries an export selected, read as their exact bytes (`jsonl`) or as text (the rendered formats). */
+/**
+ * The entries an export selected, read as their exact bytes (`jsonl`) or as text (the rendered formats: pages of
+ * entries, or blocks as PostgreSQL's COPY sent them).
+ */
 export interface ExportPages {
   bytes(): AsyncGenerator<SelectedEntry[]>;
-  text(): AsyncGenerator<SelectedText[]>;
+  text(): AsyncGenerator<TextPage>;
 }

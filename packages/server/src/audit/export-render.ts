@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SelectedEntry, SelectedText } from './audit-query.js';
 import { cefLine } from './cef.js';
+import { blockEntries, type EntryBlock } from './copy-rows.js';
 import { csvLine } from './csv.js';
 import { ocsfEvent } from './ocsf.js';
 import { csvFields, toTimedAuditLogEvent, utf8 } from './pulumi-event.js';
@@ -18,6 +19,13 @@ export interface RenderContext {
 
 /** An entry to render: its record's bytes, or their text (`SelectedText`); both render to the same line. */
 export type RenderEntry = SelectedEntry | SelectedText;
+
+/** A page to render: entries, or a block of them as PostgreSQL's COPY sent them (decoded where it renders). */
+export type RenderPage = readonly RenderEntry[] | EntryBlock;
+
+function entriesOf(page: RenderPage): readonly RenderEntry[] {
+  return 'kind' in page ? blockEntries(page) : page;
+}
 
 /** One entry as a line of a rendered format, newline included. */
 export function renderLine(entry: RenderEntry, format: RenderedFormat, context: RenderContext): string {
@@ -37,11 +45,8 @@ export function renderLine(entry: RenderEntry, format: RenderedFormat, context: 
  * A page of entries as one UTF-8 chunk of lines. The lines are gathered in an array and encoded once, joined:
  * encoding a string built by `+=` first flattens it, four times the cost.
  */
-export function renderPage(
-  entries: readonly RenderEntry[],
-  format: RenderedFormat,
-  context: RenderContext,
-): Buffer {
+export function renderPage(page: RenderPage, format: RenderedFormat, context: RenderContext): Buffer {
+  const entries = entriesOf(page);
   const lines = new Array<string>(entries.length);
   for (let i = 0; i < entries.length; i++) lines[i] = renderLine(entries[i]!, format, context);
   return Buffer.from(lines.join(''));
@@ -49,9 +54,11 @@ export function renderPage(
 
 /**
  * A page as it crosses to the render thread: the entries' texts (copied by the structured clone, which writes a
- * one-byte string with one copy) and their indexes.
+ * one-byte string with one copy) and their indexes; or a COPY block, whose buffer is transferred.
  */
-export interface PageMessage {
+export type PageMessage = TextsMessage | BlockMessage;
+
+interface TextsMessage {
   readonly id: number;
   /** The texts' total length. */
   readonly chars: number;
@@ -61,12 +68,23 @@ export interface PageMessage {
   readonly texts: string[];
 }
 
+interface BlockMessage {
+  readonly id: number;
+  /** The block's length in bytes (at least its characters). */
+  readonly chars: number;
+  readonly format: RenderedFormat;
+  readonly context: RenderContext;
+  readonly block: EntryBlock;
+}
+
 export function pageMessage(
   id: number,
-  entries: readonly RenderEntry[],
+  page: RenderPage,
   format: RenderedFormat,
   context: RenderContext,
 ): PageMessage {
+  if ('kind' in page) return { id, chars: page.bytes.byteLength, format, context, block: page };
+  const entries = page;
   const indexes = new Float64Array(entries.length);
   const texts = new Array<string>(entries.length);
   let chars = 0;
@@ -80,7 +98,13 @@ export function pageMessage(
   return { id, chars, format, context, indexes, texts };
 }
 
+/** The buffer a message transfers rather than copies. */
+export function transferred(page: PageMessage): ArrayBuffer {
+  return 'block' in page ? page.block.bytes.buffer : page.indexes.buffer;
+}
+
 export function pageEntries(page: PageMessage): SelectedText[] {
+  if ('block' in page) return blockEntries(page.block);
   const entries = new Array<SelectedText>(page.texts.length);
   for (let i = 0; i < entries.length; i++) entries[i] = { index: page.indexes[i]!, data: page.texts[i]! };
   return entries;
@@ -119,7 +143,7 @@ export class ExportRenderer {
   }
 
   /** One page as a chunk of lines. */
-  render(entries: readonly RenderEntry[], format: RenderedFormat, context: RenderContext): Promise<Buffer> {
+  render(entries: RenderPage, format: RenderedFormat, context: RenderContext): Promise<Buffer> {
     const worker = this.thread();
     const page =
       worker && this.pending.size < this.threadQueue && pageMessage(this.next, entries, format, context);
@@ -130,7 +154,7 @@ export class ExportRenderer {
     this.next++;
     const chunk = new Promise<Buffer>((resolve, reject) => {
       this.pending.set(page.id, { resolve, reject });
-      worker.postMessage(page, [page.indexes.buffer]);
+      worker.postMessage(page, [transferred(page)]);
     });
     // Pages render ahead of their turn: if the thread fails, those not yet awaited reject unobserved, which must
     // not count as an unhandled rejection (it would end the process). Awaiting the chunk still throws.

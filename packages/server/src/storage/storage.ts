@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import { Checkpointer, WRITER_AUTOCHECKPOINT_PAGES } from './checkpointer.js';
+import { preparingPool } from './prepared-statements.js';
 import { DurableSqliteDialect, WalSync } from './wal-sync.js';
 import type { Database } from './schema.js';
 
@@ -202,7 +203,7 @@ function openPostgres(url: string, options: StorageOptions): Storage {
   });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
   const auditPool = new pg.Pool({
     ...withSessionOptions(url, schema ? [`-c search_path=${schema}`] : [], [
       '-c enable_bitmapscan=off',

@@ -4,7 +4,7 @@ import { createGzip } from 'node:zlib';
 import { EVENT_TYPES, formatExportLine, resolveEventName, type EventId } from '@vigil/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditLogService, ExportPages } from '../../audit/audit-log-service.js';
-import type { AuditSelection, SelectedEntry, SelectedText } from '../../audit/audit-query.js';
+import type { AuditSelection, SelectedEntry, TextPage } from '../../audit/audit-query.js';
 import { formatContinuationToken, parseContinuationToken } from '../../audit/continuation-token.js';
 import { csvHeaderLine, rfc3339 } from '../../audit/csv.js';
 import { ExportRenderer, type RenderContext, type RenderedFormat } from '../../audit/export-render.js';
@@ -189,7 +189,7 @@ async function* jsonlChunks(pages: AsyncGenerator<SelectedEntry[]>): AsyncGenera
 }
 
 async function* renderedChunks(
-  pages: AsyncGenerator<SelectedText[]>,
+  pages: AsyncGenerator<TextPage>,
   format: RenderedFormat,
   renderer: ExportRenderer,
   context: RenderContext,
