@@ -1,8 +1,11 @@
+import { sql, type Kysely } from 'kysely';
+import type pg from 'pg';
 import type { Config } from './config/config.js';
 import { buildApp, type App } from './http/app.js';
 import { LedgerStore } from './ledger/ledger-store.js';
 import { CheckpointPublisher } from './ledger/publisher.js';
 import { loadSigningKey, registerSigningKey, type CheckpointSigner } from './ledger/signing-key.js';
+import type { Database } from './storage/schema.js';
 import { openStorage, type Storage } from './storage/storage.js';
 import { createEnvironmentStore, type EnvironmentStore } from './environments/environment-store.js';
 import { loadOrCreateMasterKey } from './environments/master-key.js';
@@ -14,6 +17,7 @@ import { createScheduleService } from './schedules/schedule-service.js';
 import { createScheduler, type Scheduler } from './schedules/scheduler.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { bootstrap, type BootstrapResult } from './iam/bootstrap.js';
+import { IamChangeFeed, iamChannel, notifyIamChange } from './iam/change-feed.js';
 import { DecisionCache } from './iam/decision-cache.js';
 import { createIamService, type IamService } from './iam/iam-service.js';
 import { LoginRateLimiter } from './iam/login-rate-limiter.js';
@@ -72,13 +76,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     dataDir: config.dataDir,
     schema: options.schema,
   });
+  let feed: { channel: string; stop(): Promise<void> } | undefined;
   try {
     await registerSigningKey(storage, signer.verifierKey);
     // eslint-disable-next-line prefer-const -- the two refer to each other
     let publisher: CheckpointPublisher;
-    // SQLite: this process is the database's only writer, so identity decisions can be kept in memory and
-    // invalidated exactly (iam/decision-cache.ts). PostgreSQL may be shared by several processes: no cache.
-    const decisions = storage.dialect === 'sqlite' ? new DecisionCache(storage.reader) : undefined;
+    // Identity decisions are kept in memory (iam/decision-cache.ts). SQLite: this process is the database's only
+    // writer and invalidates them exactly. PostgreSQL may be shared by several processes: every change is
+    // notified to all of them, and the cache answers only while its feed of those notifications is alive.
+    const decisions = new DecisionCache(storage.reader);
+    feed = storage.pool ? await startIamChangeFeed(storage.pool, storage.db, decisions) : undefined;
+    const channel = feed?.channel;
     const ledger = new LedgerStore(storage, {
       onCommit: (ids) => {
         decisions?.committed();
@@ -98,7 +106,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     publisher.start();
 
     const kernel = new Kernel(ledger);
-    const iam = createIamService(decisions ? { cache: decisions } : {});
+    const iam = createIamService({
+      cache: decisions,
+      ...(channel ? { notify: (executor) => notifyIamChange(executor, channel) } : {}),
+    });
     const secrets = createSecretBox(
       loadOrCreateMasterKey({ dataDir: config.dataDir, envValue: config.masterKey }),
     );
@@ -176,13 +187,38 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         await app.fastify.close();
         await ledger.close();
         await publisher.stop();
+        await feed?.stop();
         await storage.close();
       },
     };
   } catch (error) {
+    await feed?.stop();
     await storage.close();
     throw error;
   }
+}
+
+/** PostgreSQL: the feed of identity changes that keeps `cache` true (iam/change-feed.ts), on the schema's channel. */
+async function startIamChangeFeed(
+  pool: pg.Pool,
+  db: Kysely<Database>,
+  cache: DecisionCache,
+): Promise<{ channel: string; stop(): Promise<void> }> {
+  const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db);
+  const channel = iamChannel(rows[0]!.schema);
+  const { connectionString, options } = pool.options as { connectionString: string; options?: string };
+  const feed = new IamChangeFeed({
+    connectionString,
+    ...(options ? { sessionOptions: options } : {}),
+    channel,
+    cache,
+    onError: (error) =>
+      console.error(
+        `vigil: identity change feed: ${error instanceof Error ? error.message : 'error'}; decisions are read from the database until it is back`,
+      ),
+  });
+  await feed.start();
+  return { channel, stop: () => feed.stop() };
 }
 
 /**

@@ -23,8 +23,10 @@ export const DECISION_CACHE_TTL_MS = 30_000;
 /**
  * Authentication and authorization decisions read on the reader connection, kept in memory: without it every
  * request reads its token (three joins) and its organization role and grants (two or three queries) — a quarter
- * of an audited secret read's cost. Only for a database that this process alone writes (SQLite): there every
- * change to identities goes through this process's IAM service, which invalidates the cache.
+ * of an audited secret read's cost. On SQLite this process is the database's only writer: every change to
+ * identities goes through its IAM service, which invalidates the cache. On PostgreSQL other instances change
+ * identities too: their changes arrive as notifications (`IamChangeFeed`), which clear the cache (`invalidate`),
+ * and the cache answers only while the feed shows that it receives them (`serveUntil`).
  *
  * Invalidation: every IAM function that writes calls `changed()` before it writes (the maps are cleared), and the
  * ledger calls `committed()` after every commit (cleared again if a change was pending: a decision read between
@@ -37,6 +39,8 @@ export class DecisionCache {
   private pending = false;
   private readonly tokens = new Map<string, { generation: number; at: number; value: CachedToken }>();
   private readonly decisions = new Map<string, { generation: number; at: number; value: AccessDecision }>();
+  /** Until when (`performance.now()`) entries may be answered and stored; always, unless a feed says otherwise. */
+  private servingUntil = Number.POSITIVE_INFINITY;
 
   constructor(
     /** The executor whose reads may be cached (the reader connection); reads inside transactions never are. */
@@ -44,6 +48,25 @@ export class DecisionCache {
     private readonly ttlMs = DECISION_CACHE_TTL_MS,
     private readonly maxEntries = DECISION_CACHE_ENTRIES,
   ) {}
+
+  /**
+   * For a cache kept true by a feed of other processes' changes: answers (and stores) only until `until`
+   * (`performance.now()` time), which the feed moves on while it can vouch for having received every change
+   * committed until shortly before. Past it, every decision is read from the database.
+   */
+  serveUntil(until: number): void {
+    this.servingUntil = until;
+  }
+
+  /** Whether entries are answered now. */
+  serving(): boolean {
+    return performance.now() < this.servingUntil;
+  }
+
+  /** Another process changed identities (a notification): forget everything read so far. */
+  invalidate(): void {
+    this.clear();
+  }
 
   /** An identity, membership, team, grant, token or organization setting is about to change. */
   changed(): void {
@@ -95,6 +118,7 @@ export class DecisionCache {
   ): T | undefined {
     const entry = map.get(key);
     if (!entry) return undefined;
+    if (!this.serving()) return undefined;
     if (entry.generation !== this.generation || performance.now() - entry.at > this.ttlMs) {
       map.delete(key);
       return undefined;
@@ -108,7 +132,7 @@ export class DecisionCache {
     key: string,
     value: T,
   ): void {
-    if (generation !== this.generation) return;
+    if (generation !== this.generation || !this.serving()) return;
     if (map.size >= this.maxEntries) map.delete(map.keys().next().value!);
     map.set(key, { generation, at: performance.now(), value });
   }

@@ -157,10 +157,15 @@ export interface IamServiceDeps {
   /** scrypt cost for new password hashes; verification reads the cost from each stored hash. */
   readonly scrypt?: ScryptParams;
   /**
-   * Keeps authentication and authorization decisions read on `cache.reader` in memory (SQLite, where this process
-   * is the only writer; see `DecisionCache`). The caller must call `cache.committed()` after every commit.
+   * Keeps authentication and authorization decisions read on `cache.reader` in memory (see `DecisionCache`). The
+   * caller must call `cache.committed()` after every commit.
    */
   readonly cache?: DecisionCache;
+  /**
+   * Where other processes keep caches too (PostgreSQL): tells them of a change, in the writing transaction when
+   * there is one (`notifyIamChange`), else once the write is done.
+   */
+  readonly notify?: (executor: IamExecutor) => Promise<void>;
 }
 
 export type IamService = ReturnType<typeof createIamService>;
@@ -1099,7 +1104,7 @@ export function createIamService(deps: IamServiceDeps = {}) {
     access,
     hashNewPassword,
   };
-  const cache = deps.cache;
+  const { cache, notify } = deps;
   if (!cache) return service;
   // Every function that writes identities, memberships, teams, grants, tokens or settings invalidates the cache
   // before it writes (and the ledger's commit hook again after). IAM_WRITES is checked against the service by a
@@ -1110,12 +1115,18 @@ export function createIamService(deps: IamServiceDeps = {}) {
     (invalidating as Record<string, unknown>)[name] = async (...args: never[]) => {
       cache.changed();
       const executor = args[0] as unknown as IamExecutor;
+      // Other processes hear of a change in its transaction: at its commit, not before (they would read the old
+      // state again), and not at all if it rolls back.
+      if (executor.isTransaction) await notify?.(executor);
       try {
         return await fn(...args);
       } finally {
         // Outside a transaction the write has committed (or failed) by now; inside one, the ledger's commit hook
         // calls `committed()` when it commits.
-        if (!executor.isTransaction) cache.committed();
+        if (!executor.isTransaction) {
+          cache.committed();
+          await notify?.(executor);
+        }
       }
     };
   }
