@@ -6,7 +6,7 @@ import { LedgerStore } from './ledger/ledger-store.js';
 import { CheckpointPublisher } from './ledger/publisher.js';
 import { loadSigningKey, registerSigningKey, type CheckpointSigner } from './ledger/signing-key.js';
 import type { Database } from './storage/schema.js';
-import { openStorage, type Storage } from './storage/storage.js';
+import { openStorage, sessionSettings, type Storage } from './storage/storage.js';
 import { createEnvironmentStore, type EnvironmentStore } from './environments/environment-store.js';
 import { loadOrCreateMasterKey } from './environments/master-key.js';
 import { createSecretBox } from './environments/secret-box.js';
@@ -206,7 +206,7 @@ async function startIamChangeFeed(
 ): Promise<{ channel: string; stop(): Promise<void> }> {
   const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db);
   const channel = iamChannel(rows[0]!.schema);
-  const { connectionString, options } = pool.options as { connectionString: string; options?: string };
+  const { connectionString, options } = sessionSettings(pool);
   const feed = new IamChangeFeed({
     connectionString,
     ...(options ? { sessionOptions: options } : {}),

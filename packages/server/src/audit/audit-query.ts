@@ -5,6 +5,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { sql, type RawBuilder } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
+import { sessionSettings } from '../storage/storage.js';
 import { copyBlocks, type EntryBlock } from './copy-rows.js';
 import { utf8 } from './pulumi-event.js';
 import type { QueryNode } from './query-language.js';
@@ -51,7 +52,7 @@ type Entry = SelectedEntry | SelectedText;
 
 /**
  * Rows read per query when an export streams the whole selection. SQLite reads on the event loop: a thousand rows
- * hold it about 2 ms. PostgreSQL's reads wait off the loop (two round trips a page, the next page read while one
+ * hold it about 2 ms. PostgreSQL's reads wait off the loop (one round trip a page, the next page read while one
  * renders): larger pages, though not 4,000 as before: a first export at 300k events grew the server by 137 MiB
  * with 4,000, 101 MiB with 2,000, at the same speed; with 1,000 it ran 7% slower (bench/auditlog.ts).
  */
@@ -257,10 +258,10 @@ export function createAuditQuery(ledger: LedgerStore) {
       if (id === undefined) return;
       // The audit pool's sessions (search path, index walks only), and no JIT: its compile costs more than a merge
       // of two index walks gains from it.
-      const { connectionString, options } = pool.options as { connectionString: string; options: string };
+      const { connectionString, options } = sessionSettings(pool);
       client = new pg.Client({
         connectionString,
-        options: `${options} -c jit=off`,
+        options: `${options ?? ''} -c jit=off`,
         application_name: EXPORT_APPLICATION_NAME,
       });
       client.on('error', () => {});

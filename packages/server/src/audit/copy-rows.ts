@@ -80,9 +80,9 @@ function cutBlock(
     const signature = buf.subarray(0, SIGNATURE.length);
     if (!signature.equals(SIGNATURE.subarray(0, signature.length)))
       throw new CopyFormatError('not a binary COPY stream');
-    if (buf.length < HEADER_BYTES || buf.length < HEADER_BYTES + buf.readUInt32BE(SIGNATURE.length + 4))
-      return { block: undefined, rest: buf, ended: false, headerSeen: false };
-    at = HEADER_BYTES + buf.readUInt32BE(SIGNATURE.length + 4);
+    // The header: signature, flags, and an extension whose length it gives.
+    at = buf.length < HEADER_BYTES ? Infinity : HEADER_BYTES + buf.readUInt32BE(SIGNATURE.length + 4);
+    if (buf.length < at) return { block: undefined, rest: buf, ended: false, headerSeen: false };
   }
   const start = at;
   let count = 0;

@@ -51,6 +51,8 @@ export class IamChangeFeed {
   /** The heartbeat awaited, and when it was sent. */
   private awaited: { payload: string; sentAt: number } | undefined;
   private connecting: Promise<void> | undefined;
+  /** How often heartbeats go out. */
+  private readonly period: number;
   /** The PostgreSQL backend serving the feed's connection (`pg_stat_activity.pid`), while it is connected. */
   backendPid: number | undefined;
 
@@ -65,12 +67,13 @@ export class IamChangeFeed {
       readonly onError?: (error: unknown) => void;
     },
   ) {
+    this.period = options.heartbeatMs ?? HEARTBEAT_MS;
     options.cache.serveUntil(0);
   }
 
   /** Connects and listens; resolves once the first attempt has ended (the feed keeps trying if it failed). */
   start(): Promise<void> {
-    this.timer = setInterval(() => this.beat(), this.options.heartbeatMs ?? HEARTBEAT_MS);
+    this.timer = setInterval(() => this.beat(), this.period);
     this.timer.unref();
     return this.connect();
   }
@@ -123,8 +126,7 @@ export class IamChangeFeed {
   private beat(): void {
     const client = this.client;
     if (!client || this.stopped) return;
-    const period = this.options.heartbeatMs ?? HEARTBEAT_MS;
-    if (this.awaited && performance.now() - this.awaited.sentAt > 2 * period) {
+    if (this.awaited && performance.now() - this.awaited.sentAt > 2 * this.period) {
       this.fail(client, new Error('a heartbeat of the identity change feed did not come back'));
       return;
     }
@@ -141,7 +143,7 @@ export class IamChangeFeed {
     const awaited = this.awaited;
     if (awaited && payload === awaited.payload) {
       this.awaited = undefined;
-      this.options.cache.serveUntil(awaited.sentAt + 2 * (this.options.heartbeatMs ?? HEARTBEAT_MS));
+      this.options.cache.serveUntil(awaited.sentAt + 2 * this.period);
       return;
     }
     // Heartbeats of other instances on the channel carry nothing; every other notification is a change.

@@ -233,6 +233,14 @@ function openPostgres(url: string, options: StorageOptions): Storage {
   };
 }
 
+/**
+ * What a connection of its own needs to be a session like `pool`'s (the database, and the server settings each
+ * session starts with: search path, planner options), for readers that must not hold a pool's connection.
+ */
+export function sessionSettings(pool: pg.Pool): { connectionString: string; options?: string } {
+  return pool.options as { connectionString: string; options?: string };
+}
+
 /** Connections for audit-log reads on PostgreSQL (lists and exports; most requests never read the log). */
 const AUDIT_POOL_SIZE = 4;
 
@@ -265,7 +273,7 @@ async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
 async function migrate(storage: Storage): Promise<void> {
   let migrationTableSchema: string | undefined;
   if (storage.pool) {
-    const schema = (storage.pool.options as { options?: string }).options?.match(/search_path=(\w+)/)?.[1];
+    const schema = sessionSettings(storage.pool).options?.match(/search_path=(\w+)/)?.[1];
     if (schema) await createSchema(storage.pool, schema);
     // Kysely looks for its migration tables in every schema unless told which: another schema's would do.
     migrationTableSchema = (await storage.pool.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]
