@@ -48,10 +48,19 @@ const LAG_SECONDS = 10;
 // ---------------------------------------------------------------- records
 
 const LOGINS = Array.from({ length: 200 }, (_, i) => `user-${String(i).padStart(3, '0')}`);
+/**
+ * Automation identities (deploy pipelines): few, and busy, as in a real organization's log, where most opens come
+ * from CI. Each does 10% of everything, so a filter on one of them fills a page at 10,000 events as at 1,000,000:
+ * the like-for-like case for growth (a person's filter returns a dozen rows at 10,000 and a full page at 1,000,000).
+ */
+const BOTS = ['ci-deploy-0', 'ci-deploy-1', 'ci-deploy-2'];
 const ENVS = Array.from({ length: 500 }, (_, i) => ({
   project: `svc-${i % 50}`,
   environment: `stage-${Math.floor(i / 50)}`,
 }));
+/** Five hot environments (production ones, say): 30% of the records about an environment, 6% each. */
+const HOT_ENVS = ENVS.slice(0, 5);
+const OTHER_ENVS = ENVS.slice(5);
 /** [event, weight, is about an environment] */
 const EVENTS_MIX: ReadonlyArray<readonly [string, number, boolean]> = [
   ['environment-open', 30, true],
@@ -93,8 +102,9 @@ const pick = <T>(list: readonly T[], n: number, k: number): T => list[Math.floor
 /** Loaded record `n` of `EVENTS`: the shape packages/protocol/src/audit-record.ts describes. */
 function record(n: number, time = T0 + Math.floor((n * SPAN) / EVENTS), requestId = `req-${n}`) {
   const [event, , aboutEnv] = pick(WEIGHTED, n, 0);
-  const login = pick(LOGINS, n, 1);
-  const env = pick(ENVS, n, 2);
+  const bot = rnd(n, 10) < 0.3;
+  const login = bot ? pick(BOTS, n, 1) : pick(LOGINS, n, 1);
+  const env = pick(rnd(n, 11) < 0.3 ? HOT_ENVS : OTHER_ENVS, n, 2);
   const revision = 1 + Math.floor(rnd(n, 3) * 200);
   const denied =
     event.includes('unauthorized') || event.startsWith('auth-failure') || event.endsWith('-failed');
@@ -109,8 +119,10 @@ function record(n: number, time = T0 + Math.floor((n * SPAN) / EVENTS), requestI
     actor: {
       kind: 'user',
       login,
-      name: `User ${login.slice(5)}`,
-      ...(rnd(n, 4) < 0.5 ? { tokenId: `tok_${login}`, tokenName: 'ci-deploy', tokenKind: 'personal' } : {}),
+      name: bot ? `Deploy pipeline ${login.slice(10)}` : `User ${login.slice(5)}`,
+      ...(bot || rnd(n, 4) < 0.5
+        ? { tokenId: `tok_${login}`, tokenName: 'ci-deploy', tokenKind: 'personal' }
+        : {}),
     },
     sourceIP:
       rnd(n, 5) < 0.9
@@ -141,6 +153,8 @@ async function load(ledger: LedgerStore, from: number, to: number): Promise<numb
 interface Latency {
   p50: number;
   p95: number;
+  /** Rows in the last answer, for listings. */
+  rows?: number;
 }
 
 function percentiles(samples: number[]): Latency {
@@ -168,13 +182,23 @@ const count = (x: number) => Math.round(x).toLocaleString('en-US');
  * One figure's row. Growth (10k → 1M) is printed on p95, and on p50 beside it: a p95 of 200 requests of a few
  * milliseconds moves by a third between two runs of the same case, so the p95 ratio of two such figures can land
  * either side of 2× by chance; the medians' ratio is the steadier reading of how latency grows with the log.
+ * Growth compares like with like: a listing that returned fewer rows at 10,000 events than at 1,000,000 (a person's
+ * dozen rows against a full page) measures the answer's size as much as the log's, so its ratio is printed as such
+ * and not held to the goal; the automation identities' and hot environments' cases are the same filters with a
+ * full page at both sizes.
  */
 function latencyRow(label: string, f: Latency, base: Latency, goal: string, before?: Latency): void {
-  const growth = before
-    ? `  growth ×${(f.p95 / before.p95).toFixed(2)} on p95, ×${(f.p50 / before.p50).toFixed(2)} on p50 (goal ≤ 2×)`
+  const ratios = before
+    ? `×${(f.p95 / before.p95).toFixed(2)} on p95, ×${(f.p50 / before.p50).toFixed(2)} on p50`
     : '';
+  const growth = !before
+    ? ''
+    : before.rows === f.rows
+      ? `  growth ${ratios} (goal ≤ 2×)`
+      : `  ${ratios}, not like for like: ${before.rows} rows at ${count(SMALL)} events`;
+  const rows = f.rows === undefined ? '' : ` (${f.rows} rows)`;
   console.log(
-    `  ${label.padEnd(44)} p50${ms(f.p50)}  p95${ms(f.p95)}  ×${(f.p95 / base.p95).toFixed(1)} of baseline` +
+    `  ${(label + rows).padEnd(44)} p50${ms(f.p50)}  p95${ms(f.p95)}  ×${(f.p95 / base.p95).toFixed(1)} of baseline` +
       `   (goal p95 ≤ ${goal})${growth}`,
   );
 }
@@ -231,6 +255,11 @@ function rss(pid: number): number {
 
 type Queries = Record<string, Latency>;
 
+const TIME_RANGE = 'startTime/endTime (1% of the log)';
+const envQuery = (env: { project: string; environment: string }) =>
+  encodeURIComponent(`env:${env.project}/${env.environment}`);
+const actorOpens = (login: string) => encodeURIComponent(`actor:${login} event:environment-open`);
+
 /** Sequential requests: each listing, and the plain-SELECT baseline of the same number of rows. */
 async function listings(
   reader: Kysely<Database>,
@@ -257,31 +286,40 @@ async function listings(
   );
   const cases: Array<[string, string, (i: number) => string]> = [
     ['newest page of 100', '10 ms', () => `${v2}?startTime=0`],
-    ['userFilter=<login>', '50 ms', (i) => `${v2}?startTime=0&userFilter=${LOGINS[i % LOGINS.length]}`],
+    ['userFilter=<person>', '50 ms', (i) => `${v2}?startTime=0&userFilter=${LOGINS[i % LOGINS.length]}`],
+    ['userFilter=<pipeline>', '50 ms', (i) => `${v2}?startTime=0&userFilter=${BOTS[i % BOTS.length]}`],
     ['eventFilter=environment-updated', '50 ms', () => `${v2}?startTime=0&eventFilter=environment-updated`],
     [
-      'q=env:<project>/<environment>',
+      'q=env:<environment>',
       '50 ms',
-      (i) =>
-        `${v2}?startTime=0&q=${encodeURIComponent(`env:${ENVS[i % 500]!.project}/${ENVS[i % 500]!.environment}`)}`,
+      (i) => `${v2}?startTime=0&q=${envQuery(OTHER_ENVS[i % OTHER_ENVS.length]!)}`,
     ],
     [
-      'startTime/endTime (1% of the log)',
+      'q=env:<hot environment>',
+      '50 ms',
+      (i) => `${v2}?startTime=0&q=${envQuery(HOT_ENVS[i % HOT_ENVS.length]!)}`,
+    ],
+    [
+      TIME_RANGE,
       '50 ms',
       () => `${v2}?startTime=${timeAt(loaded * 0.495)}&endTime=${timeAt(loaded * 0.505)}`,
     ],
     [
-      'q=actor:<u> event:environment-open',
+      'q=actor:<person> event:environment-open',
       '50 ms',
-      (i) =>
-        `${v2}?startTime=0&q=${encodeURIComponent(`actor:${LOGINS[i % LOGINS.length]} event:environment-open`)}`,
+      (i) => `${v2}?startTime=0&q=${actorOpens(LOGINS[i % LOGINS.length]!)}`,
+    ],
+    [
+      'q=actor:<pipeline> event:environment-open',
+      '50 ms',
+      (i) => `${v2}?startTime=0&q=${actorOpens(BOTS[i % BOTS.length]!)}`,
     ],
   ];
   // The first time-bounded request brings the log's time summary up to date (audit-query.ts): once per log and
   // server process, then block by block as the log grows. Timed alone, after requests with no time bound.
   for (let i = 0; i < 20; i++) await getJson(`${v2}?userFilter=${LOGINS[i]}`);
   const first = performance.now();
-  await getJson(cases[4]![2](0));
+  await getJson(cases.find(([label]) => label === TIME_RANGE)![2](0));
   console.log(
     `  ${'first time-bounded request (summary catch-up)'.padEnd(44)}    ${ms(performance.now() - first)}   (once per log and process)`,
   );
@@ -289,11 +327,12 @@ async function listings(
   for (const [, , path] of cases) for (let i = 0; i < 20; i++) await getJson(path(i));
   for (const [label, goal, path] of cases) {
     let rows = 0;
-    figures[label] = await timed(
+    const latency = await timed(
       REQUESTS,
       async (i) => (rows = (await getJson(path(i))).auditLogEvents.length),
     );
-    latencyRow(`${label} (${rows} rows)`, figures[label], base, goal, before?.[label]);
+    figures[label] = { ...latency, rows };
+    latencyRow(label, figures[label], base, goal, before?.[label]);
   }
   // A deep page: follow the continuation token 50 pages back, every page timed.
   const pages: number[] = [];
