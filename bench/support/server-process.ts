@@ -31,7 +31,8 @@ export interface ServerProcess {
 /**
  * Builds, then starts the built server (`packages/server/dist/main.js`) on a free port with `env` over the benchmark defaults (log level warn: a
  * line per request would measure the logger). BENCH_PROFILE=1 writes a CPU profile to /tmp/srvprof;
- * BENCH_VERBOSE=1 shows the server's output.
+ * BENCH_VERBOSE=1 shows the server's output; BENCH_NODE_ARGS (space-separated) adds Node options to the server's
+ * command line, including those NODE_OPTIONS refuses (`--trace-gc`).
  */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   build();
@@ -41,6 +42,7 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       ...(process.env.BENCH_PROFILE
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? '/tmp/srvprof'}`]
         : []),
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       MAIN,
     ],
     {
