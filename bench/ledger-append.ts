@@ -13,7 +13,12 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { auditIndexRow, type AuditIndexRow } from '../packages/server/src/audit/index-row.js';
 import { LedgerStore } from '../packages/server/src/ledger/ledger-store.js';
-import { sqliteDirect, type EntryRow, type NodeRow } from '../packages/server/src/ledger/tree-store.js';
+import {
+  sqliteDirect,
+  storedLevel,
+  type EntryRow,
+  type NodeRow,
+} from '../packages/server/src/ledger/tree-store.js';
 import { openStorage, type Storage } from '../packages/server/src/storage/storage.js';
 
 const { values: args } = parseArgs({
@@ -123,9 +128,10 @@ async function rawAppends(
       for (let k = 0; k < count; k++, size++) {
         const row = pool[size % pool.length]!;
         entries.push({ logId, index: size, data: row.data });
-        // The hashes an append writes: its leaf, and each subtree it completes.
+        // The hashes an append writes: its leaf, and each subtree it completes on a stored level.
         for (let level = 0; level === 0 || (size + 1) % 2 ** level === 0; level++)
-          nodes.push({ logId, level, index: (size + 1) / 2 ** level - 1, hash: row.hash });
+          if (storedLevel(level))
+            nodes.push({ logId, level, index: (size + 1) / 2 ** level - 1, hash: row.hash });
         events.push({ ...row.event, index: size });
       }
       direct.transaction(() => direct.insert(entries, nodes, events));

@@ -108,6 +108,47 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('stores the leaves and the subtrees from level 4 up, and hashes the levels between from the leaves', async () => {
+      for (let i = 0; i < 37; i++) await ledger.append('acme', record('acme', i));
+      const logId = await ledger.existingLogId('acme');
+      const levels = await storage.reader
+        .selectFrom('ledger_hashes')
+        .select(['level', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('log_id', '=', logId)
+        .groupBy('level')
+        .orderBy('level')
+        .execute();
+      // 37 leaves; 2 subtrees of 16, 1 of 32; nothing on levels 1–3.
+      expect(levels.map((r) => [r.level, Number(r.n)])).toEqual([
+        [0, 37],
+        [4, 2],
+        [5, 1],
+      ]);
+      const leaves = (await readAll(ledger, 'acme')).map(leafHash);
+      const ids = [
+        { level: 3, index: 3 },
+        { level: 1, index: 17 },
+        { level: 0, index: 36 },
+        { level: 4, index: 1 },
+      ];
+      const found = await readNodes(storage.reader, logId, ids);
+      for (const id of ids) {
+        const width = 2 ** id.level;
+        const expected = treeRoot(leaves.slice(id.index * width, (id.index + 1) * width));
+        expect(hex(found.get(`${id.level}/${id.index}`)!), `${id.level}/${id.index}`).toBe(hex(expected));
+      }
+      // A leaf hash gone (an attacker with the triggers off): the node above it is missing, not guessed.
+      const drop =
+        dialect === 'sqlite'
+          ? ['DROP TRIGGER ledger_hashes_no_delete']
+          : ['ALTER TABLE ledger_hashes DISABLE TRIGGER ledger_hashes_no_rewrite'];
+      await rawSql(db, [...drop, 'DELETE FROM ledger_hashes WHERE level = 0 AND idx = 35']);
+      expect((await readNodes(storage.reader, logId, [{ level: 1, index: 17 }])).size).toBe(0);
+      await expect(ledger.inclusionProof('acme', 32, 37)).rejects.toMatchObject({
+        code: 'ledger-unavailable',
+      });
+    });
+
     it('reads the nodes of a proof through the primary key, not by scanning the log', async () => {
       for (let n = 0; n < 300; n++) await ledger.append('acme', record('acme', n));
       const logId = await ledger.existingLogId('acme');
@@ -279,9 +320,9 @@ for (const dialect of DIALECTS) {
         dialect === 'sqlite'
           ? ['DROP TRIGGER ledger_hashes_no_update']
           : ['ALTER TABLE ledger_hashes DISABLE TRIGGER ledger_hashes_no_rewrite'];
-      // An attacker rewrites the subtree over leaves 0..1, then the log grows.
+      // An attacker rewrites the stored hash of leaf 0 (under the signed root of size 4), then the log grows.
       const forged = dialect === 'sqlite' ? `x'${'00'.repeat(32)}'` : `'\\x${'00'.repeat(32)}'`;
-      await rawSql(db, [...drop, `UPDATE ledger_hashes SET hash = ${forged} WHERE level = 2 AND idx = 0`]);
+      await rawSql(db, [...drop, `UPDATE ledger_hashes SET hash = ${forged} WHERE level = 0 AND idx = 0`]);
       await ledger.append('acme', record('acme', 4));
       await expect(publisher.publishAll()).rejects.toMatchObject({ code: 'checkpoint-refused' });
       expect((await ledger.checkpoints('acme')).map((c) => c.size)).toEqual([4]);

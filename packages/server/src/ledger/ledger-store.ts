@@ -17,6 +17,7 @@ import {
   sequencerStatements,
   sqliteDirect,
   type SqliteDirect,
+  storedLevel,
   toBytes,
   type EntryRow,
   type NodeRow,
@@ -77,7 +78,10 @@ class BatchState {
   readonly events: AuditIndexRow[] = [];
   readonly answers: Array<{ unit: Unit; sequenced?: Sequenced; result?: unknown; error?: unknown }> = [];
 
-  /** Assigns the record the next index of its log, the subtree hashes it completes, and its query-index row. */
+  /**
+   * Assigns the record the next index of its log, the subtree hashes it completes (those on stored levels, see
+   * `STORED_FROM_LEVEL`), and its query-index row.
+   */
   sequence(unit: Unit, record: LedgerRecord | undefined, result: unknown): void {
     let bytes: Uint8Array;
     try {
@@ -89,7 +93,8 @@ class BatchState {
     const range = this.ranges.get(unit.logId)!;
     const index = range.size;
     const leaf = leafHash(bytes);
-    for (const node of range.append(leaf)) this.nodes.push({ logId: unit.logId, ...node });
+    for (const node of range.append(leaf))
+      if (storedLevel(node.level)) this.nodes.push({ logId: unit.logId, ...node });
     this.entries.push({ logId: unit.logId, index, data: bytes });
     const event = auditIndexRow(unit.logId, index, record!);
     if (event) this.events.push(event);

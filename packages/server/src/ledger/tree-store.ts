@@ -1,4 +1,4 @@
-import { nodeKey } from '@vigil/ledger';
+import { nodeHash, nodeKey } from '@vigil/ledger';
 import { sql, SqliteAdapter, type CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { AuditIndexRow } from '../audit/index-row.js';
 import { LedgerStoreError } from './errors.js';
@@ -22,6 +22,39 @@ export interface EntryRow {
 type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
+ * The lowest level of stored subtrees above the leaves. Levels 1 to `STORED_FROM_LEVEL − 1` are not stored: a node
+ * there covers at most 8 leaves and is hashed from their stored leaf hashes whenever a read needs it. Appending
+ * then writes 1.125 hash rows an entry on average instead of 2, and dirties one leaf page of `ledger_hashes` instead
+ * of about two (each level's rows lie in a key range of their own); a proof or a root reads at most 8 leaf hashes
+ * more for each of its (at most 3) nodes on those levels. Databases written before keep their rows on those levels;
+ * nothing reads them.
+ */
+export const STORED_FROM_LEVEL = 4;
+
+/** Whether the subtree hashes of `level` are stored (the leaves, and every level from `STORED_FROM_LEVEL` up). */
+export function storedLevel(level: number): boolean {
+  return level === 0 || level >= STORED_FROM_LEVEL;
+}
+
+/** The stored rows a node's hash comes from: itself, or the leaves under it on an unstored level. */
+function storedIds(id: { level: number; index: number }): Array<{ level: number; index: number }> {
+  if (storedLevel(id.level)) return [id];
+  const width = 2 ** id.level;
+  return Array.from({ length: width }, (_, i) => ({ level: 0, index: id.index * width + i }));
+}
+
+/** The hash of a node from stored rows (`storedIds`), or undefined if one of them is missing. */
+function hashFrom(
+  stored: Map<string, Uint8Array>,
+  id: { level: number; index: number },
+): Uint8Array | undefined {
+  if (storedLevel(id.level)) return stored.get(nodeKey(id));
+  const left = hashFrom(stored, { level: id.level - 1, index: 2 * id.index });
+  const right = hashFrom(stored, { level: id.level - 1, index: 2 * id.index + 1 });
+  return left && right && nodeHash(left, right);
+}
+
+/**
  * The few statements the sequencer runs inside its transaction. Each engine owns its own locking and bulk
  * writes (a shared "storage interface" would hide the differences that matter here); both share the queries'
  * meaning and are held to it by the same conformance suite.
@@ -41,26 +74,35 @@ export interface SequencerStatements {
 }
 
 /**
- * Reads of stored subtree hashes, one round trip for any set of nodes, each found through the primary key
- * (O(log n) per node, whatever the log's size). The two engines need different spellings for that: SQLite plans
- * `(level, idx) IN (VALUES …)` as one primary-key search per row but an OR of pairs as a scan of the whole log;
- * PostgreSQL turns the OR into a bitmap of primary-key searches.
+ * The hashes of a set of nodes, read in one round trip, each stored row found through the primary key (O(log n)
+ * per node, whatever the log's size); a node on an unstored level is hashed from its leaves (`STORED_FROM_LEVEL`).
+ * A node missing from the answer means the stored tree is damaged. The two engines need different spellings for
+ * the read: SQLite plans `(level, idx) IN (VALUES …)` as one primary-key search per row but an OR of pairs as a
+ * scan of the whole log; PostgreSQL turns the OR into a bitmap of primary-key searches.
  */
 export async function readNodes(
   db: Executor,
   logId: number,
   ids: readonly { level: number; index: number }[],
 ): Promise<Map<string, Uint8Array>> {
+  const wanted = new Map<string, { level: number; index: number }>();
+  for (const id of ids) for (const s of storedIds(id)) wanted.set(nodeKey(s), s);
+  const rowIds = [...wanted.values()];
+  const stored = new Map<string, Uint8Array>();
+  // A proof needs O(log n) rows; chunk anyway so that no statement exceeds the engines' parameter limits.
+  for (let i = 0; i < rowIds.length; i += 200) {
+    const { rows } = await db.executeQuery(nodesQuery(db, logId, rowIds.slice(i, i + 200)));
+    for (const row of rows) stored.set(nodeKey({ level: row.level, index: row.idx }), toBytes(row.hash));
+  }
   const found = new Map<string, Uint8Array>();
-  // A proof needs O(log n) nodes; chunk anyway so that no statement exceeds the engines' parameter limits.
-  for (let i = 0; i < ids.length; i += 200) {
-    const { rows } = await db.executeQuery(nodesQuery(db, logId, ids.slice(i, i + 200)));
-    for (const row of rows) found.set(nodeKey({ level: row.level, index: row.idx }), toBytes(row.hash));
+  for (const id of ids) {
+    const hash = hashFrom(stored, id);
+    if (hash) found.set(nodeKey(id), hash);
   }
   return found;
 }
 
-/** The statement `readNodes` runs for one chunk of node ids (exported for the query-plan test). */
+/** The statement `readNodes` runs for one chunk of stored rows' ids (exported for the query-plan test). */
 export function nodesQuery(
   db: Executor,
   logId: number,
@@ -132,6 +174,9 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
   const nodeStmt = handle.prepare(
     'SELECT hash FROM ledger_hashes WHERE log_id = ? AND level = ? AND idx = ?',
   );
+  const leavesStmt = handle.prepare(
+    'SELECT idx, hash FROM ledger_hashes WHERE log_id = ? AND level = 0 AND idx >= ? AND idx < ?',
+  );
   const insertEntry = handle.prepare('INSERT INTO ledger_entries (log_id, idx, data) VALUES (?, ?, ?)');
   const insertNode = handle.prepare(
     'INSERT INTO ledger_hashes (log_id, level, idx, hash) VALUES (?, ?, ?, ?)',
@@ -147,10 +192,22 @@ export function sqliteDirect(handle: SQLiteDatabase): SqliteDirect {
       return row.m === null ? 0 : row.m + 1;
     },
     node(logId, level, index) {
-      const row = nodeStmt.get(logId, level, index) as { hash: Uint8Array } | undefined;
-      if (!row)
+      const stored = new Map<string, Uint8Array>();
+      if (storedLevel(level)) {
+        const row = nodeStmt.get(logId, level, index) as { hash: Uint8Array } | undefined;
+        if (row) stored.set(nodeKey({ level, index }), row.hash);
+      } else {
+        const width = 2 ** level;
+        const rows = leavesStmt.all(logId, index * width, (index + 1) * width) as Array<{
+          idx: number;
+          hash: Uint8Array;
+        }>;
+        for (const row of rows) stored.set(nodeKey({ level: 0, index: row.idx }), row.hash);
+      }
+      const hash = hashFrom(stored, { level, index });
+      if (!hash)
         throw new LedgerStoreError('ledger-unavailable', `stored tree is missing node ${level}/${index}`);
-      return row.hash;
+      return hash;
     },
     insert(entries, nodes, events) {
       for (const e of entries) insertEntry.run(e.logId, e.index, e.data);

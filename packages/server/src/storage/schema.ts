@@ -41,8 +41,9 @@ export interface LedgerEntriesTable {
 }
 
 /**
- * Hashes of complete subtrees: level L, index k covers leaves [k·2^L, (k+1)·2^L). Level 0 holds leaf hashes.
- * Written in the same transaction as the entries they cover, so a committed entry is always integrated.
+ * Hashes of complete subtrees: level L, index k covers leaves [k·2^L, (k+1)·2^L). Level 0 holds leaf hashes;
+ * levels 1–3 are not written (hashed from the leaves when read, see `STORED_FROM_LEVEL`). Written in the same
+ * transaction as the entries they cover, so a committed entry is always integrated.
  */
 export interface LedgerHashesTable {
   log_id: number;
