@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blockEntries, copyBlocks, CopyFormatError, type EntryBlock } from '../src/audit/copy-rows.js';
+import {
+  blockEntries,
+  copyBlocks,
+  CopyFormatError,
+  recycleBlock,
+  type EntryBlock,
+} from '../src/audit/copy-rows.js';
 import { copyStream } from './support/copy-stream.js';
 
 async function* chunked(bytes: Buffer, cuts: readonly number[]): AsyncGenerator<Uint8Array> {
@@ -82,5 +88,27 @@ describe('COPY blocks', () => {
     const nullEntry = Buffer.from(good);
     nullEntry.writeInt32BE(-1, 33);
     await refused(nullEntry, /NULL/);
+  });
+
+  it('cut later blocks into the buffers of blocks given back, with their own bytes', async () => {
+    const first = Array.from({ length: 40 }, (_, i) => ({ index: i, data: Buffer.from(`first ${i}`) }));
+    const second = Array.from({ length: 40 }, (_, i) => ({
+      index: 100 + i,
+      data: Buffer.from(`second ${i}`),
+    }));
+    const blocks = await read(chunked(copyStream(first), [7, 100, 333]), 128);
+    expect(blocks.flatMap(blockEntries)).toEqual(
+      first.map((e) => ({ index: e.index, data: e.data.toString() })),
+    );
+    const given = blocks.map((b) => b.bytes.buffer).filter((b) => b.byteLength === 128);
+    expect(given.length).toBeGreaterThan(1);
+    for (const buffer of given) recycleBlock(buffer);
+    const again = await read(chunked(copyStream(second), [5, 90]), 128);
+    expect(again.flatMap(blockEntries)).toEqual(
+      second.map((e) => ({ index: e.index, data: e.data.toString() })),
+    );
+    // Every buffer given back is used again (blocks of other sizes may be pooled too, from other tests).
+    const reused = again.filter((b) => given.includes(b.bytes.buffer));
+    expect(reused).toHaveLength(given.length);
   });
 });

@@ -1,12 +1,11 @@
 import type { EventId } from '@vigil/protocol';
 import type { Database as SQLiteDatabase } from 'better-sqlite3';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { sql, type RawBuilder } from 'kysely';
 import type { LedgerStore } from '../ledger/ledger-store.js';
 import { toBytes } from '../ledger/tree-store.js';
 import { sessionSettings } from '../storage/storage.js';
-import { copyBlocks, type EntryBlock } from './copy-rows.js';
+import { copyOut, copySocket, type EntryBlock } from './copy-rows.js';
 import { utf8 } from './pulumi-event.js';
 import type { QueryNode } from './query-language.js';
 import { compileQuery, type Column } from './query-sql.js';
@@ -263,18 +262,20 @@ export function createAuditQuery(ledger: LedgerStore) {
         connectionString,
         options: `${options ?? ''} -c jit=off`,
         application_name: EXPORT_APPLICATION_NAME,
+        stream: copySocket,
       });
       client.on('error', () => {});
       await client.connect();
       // COPY takes no parameters: both numbers are safe integers of ours (a log id, a continuation token's index).
       const below = before === undefined ? '' : ` AND e.idx < ${safeInteger(before)}`;
-      const stream = client.query(
-        copyTo(`COPY (SELECT e.idx, e.data FROM ledger_entries AS e
+      yield* copyOut(
+        client,
+        `COPY (SELECT e.idx, e.data FROM ledger_entries AS e
           WHERE e.log_id = ${safeInteger(id)}${below}
             AND EXISTS (SELECT 1 FROM audit_events AS a WHERE a.log_id = e.log_id AND a.idx = e.idx)
-          ORDER BY e.idx DESC) TO STDOUT (FORMAT binary)`),
+          ORDER BY e.idx DESC) TO STDOUT (FORMAT binary)`,
+        COPY_BLOCK_BYTES,
       );
-      yield* copyBlocks(stream, COPY_BLOCK_BYTES);
     } finally {
       copyStreams--;
       // Stopped midway (a client that went away), the connection is still inside the COPY: it is closed, and the

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SelectedEntry, SelectedText } from './audit-query.js';
 import { cefLine } from './cef.js';
-import { blockEntries, type EntryBlock } from './copy-rows.js';
+import { blockEntries, recycleBlock, type EntryBlock } from './copy-rows.js';
 import { csvLine } from './csv.js';
 import { ocsfEvent } from './ocsf.js';
 import { csvFields, toTimedAuditLogEvent, utf8 } from './pulumi-event.js';
@@ -149,7 +149,9 @@ export class ExportRenderer {
       worker && this.pending.size < this.threadQueue && pageMessage(this.next, entries, format, context);
     if (!worker || !page || page.chars > THREAD_PAGE_CHARS) {
       this.renderedHere++;
-      return Promise.resolve(renderPage(entries, format, context));
+      const chunk = renderPage(entries, format, context);
+      if ('kind' in entries) recycleBlock(entries.bytes.buffer);
+      return Promise.resolve(chunk);
     }
     this.next++;
     const chunk = new Promise<Buffer>((resolve, reject) => {
@@ -195,16 +197,20 @@ export class ExportRenderer {
             resourceLimits: THREAD_LIMITS,
           });
       worker.unref();
-      worker.on('message', (message: { id: number; chunk?: Uint8Array; error?: string }) => {
-        const waiting = this.pending.get(message.id);
-        if (!waiting) return;
-        this.pending.delete(message.id);
-        if (message.chunk)
-          waiting.resolve(
-            Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
-          );
-        else waiting.reject(new Error(`the export renderer failed: ${message.error ?? 'unknown error'}`));
-      });
+      worker.on(
+        'message',
+        (message: { id: number; chunk?: Uint8Array; spare?: ArrayBuffer; error?: string }) => {
+          if (message.spare) recycleBlock(message.spare);
+          const waiting = this.pending.get(message.id);
+          if (!waiting) return;
+          this.pending.delete(message.id);
+          if (message.chunk)
+            waiting.resolve(
+              Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
+            );
+          else waiting.reject(new Error(`the export renderer failed: ${message.error ?? 'unknown error'}`));
+        },
+      );
       const down = (error: unknown) => {
         if (this.worker !== worker) return;
         this.worker = undefined;
