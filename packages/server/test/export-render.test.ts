@@ -103,6 +103,37 @@ describe('export renderer', () => {
     }
   });
 
+  it('renders into the buffers of chunks given back, here and on its thread, with the same bytes', async () => {
+    const pages = Array.from({ length: 6 }, (_, p) => entries(60, p * 60));
+    const inline = pages.map((page) => renderPage(page, 'csv', context).toString('utf8'));
+    // Here (a queue of 0 sends nothing to the thread): a chunk given back is the next chunk's buffer.
+    renderer = new ExportRenderer({ threadQueue: 0 });
+    const first = await renderer.render(pages[0]!, 'csv', context);
+    expect(first.toString('utf8')).toBe(inline[0]);
+    renderer.giveBack(first);
+    const second = await renderer.render(pages[1]!, 'csv', context);
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.toString('utf8')).toBe(inline[1]);
+    // A slice of a chunk is not taken back.
+    renderer.giveBack(second.subarray(1));
+    expect((await renderer.render(pages[2]!, 'csv', context)).buffer).not.toBe(second.buffer);
+    await renderer.close();
+    // On the thread: the buffer given back crosses with the page and returns as its chunk.
+    renderer = new ExportRenderer();
+    const chunks: Buffer[] = [];
+    let previous: Buffer | undefined;
+    for (const page of pages) {
+      const chunk = await renderer.render(page, 'csv', context);
+      // The chunk given back before this page went to the thread with it (transferred: detached here).
+      if (previous) expect(previous.buffer.byteLength).toBe(0);
+      chunks.push(Buffer.from(chunk));
+      renderer.giveBack(chunk);
+      previous = chunk;
+    }
+    expect(chunks.map((c) => c.toString('utf8'))).toEqual(inline);
+    expect(renderer.renderedHere).toBe(0);
+  });
+
   it('renders here a page too large for its thread (only a database edited by hand holds one)', async () => {
     renderer = new ExportRenderer();
     const huge = {

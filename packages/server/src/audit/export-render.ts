@@ -42,15 +42,37 @@ export function renderLine(entry: RenderEntry, format: RenderedFormat, context: 
 }
 
 /**
- * A page of entries as one UTF-8 chunk of lines. The lines are gathered in an array and encoded once, joined:
- * encoding a string built by `+=` first flattens it, four times the cost.
+ * A page of entries as one UTF-8 chunk of lines, written into `into` if it is large enough (a buffer given back by
+ * `ExportRenderer.giveBack`), else into a buffer of its own (never a slice of Buffer's shared pool: it may be
+ * transferred). The lines are gathered in an array and encoded once, joined: encoding a string built by `+=` first
+ * flattens it, four times the cost.
  */
-export function renderPage(page: RenderPage, format: RenderedFormat, context: RenderContext): Buffer {
+export function renderPage(
+  page: RenderPage,
+  format: RenderedFormat,
+  context: RenderContext,
+  into?: ArrayBuffer,
+): Buffer {
   const entries = entriesOf(page);
   const lines = new Array<string>(entries.length);
   for (let i = 0; i < entries.length; i++) lines[i] = renderLine(entries[i]!, format, context);
-  return Buffer.from(lines.join(''));
+  const text = lines.join('');
+  const bytes = Buffer.byteLength(text);
+  const out =
+    into && into.byteLength >= bytes
+      ? Buffer.from(into)
+      : Buffer.allocUnsafeSlow(Math.ceil(bytes / OUT_ROUNDING) * OUT_ROUNDING);
+  out.write(text, 0);
+  return out.subarray(0, bytes);
 }
+
+/**
+ * Chunk buffers are allocated in multiples of this, so that a buffer given back fits the next pages, which are
+ * about as large (a page is a COPY block of 256 KiB, or a read of 1,000–2,000 entries).
+ */
+const OUT_ROUNDING = 64 * 1024;
+/** Chunk buffers kept for reuse (`ExportRenderer.giveBack`), for the whole process. */
+const SPARE_CHUNKS = 16;
 
 /**
  * A page as it crosses to the render thread: the entries' texts (copied by the structured clone, which writes a
@@ -60,6 +82,8 @@ export type PageMessage = TextsMessage | BlockMessage;
 
 interface TextsMessage {
   readonly id: number;
+  /** A buffer to render into, if it is large enough (transferred). */
+  readonly into?: ArrayBuffer;
   /** The texts' total length. */
   readonly chars: number;
   readonly format: RenderedFormat;
@@ -70,6 +94,8 @@ interface TextsMessage {
 
 interface BlockMessage {
   readonly id: number;
+  /** A buffer to render into, if it is large enough (transferred). */
+  readonly into?: ArrayBuffer;
   /** The block's length in bytes (at least its characters). */
   readonly chars: number;
   readonly format: RenderedFormat;
@@ -98,9 +124,21 @@ export function pageMessage(
   return { id, chars, format, context, indexes, texts };
 }
 
-/** The buffer a message transfers rather than copies. */
-export function transferred(page: PageMessage): ArrayBuffer {
-  return 'block' in page ? page.block.bytes.buffer : page.indexes.buffer;
+/** The buffers a message transfers rather than copies. */
+export function transferred(page: PageMessage): ArrayBuffer[] {
+  const moved = 'block' in page ? page.block.bytes.buffer : page.indexes.buffer;
+  return page.into ? [moved, page.into] : [moved];
+}
+
+/** What the render thread answers: a chunk (its buffer transferred), or an error. */
+export interface ChunkMessage {
+  readonly id: number;
+  readonly chunk?: ArrayBuffer;
+  /** The chunk's length: its buffer may be larger. */
+  readonly length?: number;
+  /** The page's COPY block's buffer, decoded, for a later block (`recycleBlock`). */
+  readonly spare?: ArrayBuffer;
+  readonly error?: string;
 }
 
 export function pageEntries(page: PageMessage): SelectedText[] {
@@ -135,6 +173,8 @@ export class ExportRenderer {
     number,
     { resolve: (b: Buffer) => void; reject: (e: unknown) => void }
   >();
+  /** Chunk buffers given back, for the next chunks. */
+  private readonly spareChunks: ArrayBuffer[] = [];
   /** Pages rendered on this thread (the render thread being busy, gone or never started). */
   renderedHere = 0;
 
@@ -149,19 +189,37 @@ export class ExportRenderer {
       worker && this.pending.size < this.threadQueue && pageMessage(this.next, entries, format, context);
     if (!worker || !page || page.chars > THREAD_PAGE_CHARS) {
       this.renderedHere++;
-      const chunk = renderPage(entries, format, context);
+      const chunk = renderPage(entries, format, context, this.spareChunks.pop());
       if ('kind' in entries) recycleBlock(entries.bytes.buffer);
       return Promise.resolve(chunk);
     }
     this.next++;
+    const into = this.spareChunks.pop();
+    const message = into ? { ...page, into } : page;
     const chunk = new Promise<Buffer>((resolve, reject) => {
       this.pending.set(page.id, { resolve, reject });
-      worker.postMessage(page, [transferred(page)]);
+      worker.postMessage(message, transferred(message));
     });
     // Pages render ahead of their turn: if the thread fails, those not yet awaited reject unobserved, which must
     // not count as an unhandled rejection (it would end the process). Awaiting the chunk still throws.
     chunk.catch(() => {});
     return chunk;
+  }
+
+  /**
+   * Gives back a chunk `render` returned, once nothing reads it any more (a compressor has consumed it): its buffer
+   * takes a later page's lines. An export then reuses a few buffers rather than leaving one a page to the
+   * collector, which frees them late (bench/auditlog.ts). Other buffers are ignored.
+   */
+  giveBack(chunk: Buffer): void {
+    const buffer = chunk.buffer as ArrayBuffer;
+    if (
+      this.spareChunks.length < SPARE_CHUNKS &&
+      chunk.byteOffset === 0 &&
+      buffer.byteLength >= OUT_ROUNDING &&
+      buffer.byteLength % OUT_ROUNDING === 0
+    )
+      this.spareChunks.push(buffer);
   }
 
   /** Whether pages go to the render thread (false once it has failed, or if it could not start). */
@@ -197,20 +255,14 @@ export class ExportRenderer {
             resourceLimits: THREAD_LIMITS,
           });
       worker.unref();
-      worker.on(
-        'message',
-        (message: { id: number; chunk?: Uint8Array; spare?: ArrayBuffer; error?: string }) => {
-          if (message.spare) recycleBlock(message.spare);
-          const waiting = this.pending.get(message.id);
-          if (!waiting) return;
-          this.pending.delete(message.id);
-          if (message.chunk)
-            waiting.resolve(
-              Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
-            );
-          else waiting.reject(new Error(`the export renderer failed: ${message.error ?? 'unknown error'}`));
-        },
-      );
+      worker.on('message', (message: ChunkMessage) => {
+        if (message.spare) recycleBlock(message.spare);
+        const waiting = this.pending.get(message.id);
+        if (!waiting) return;
+        this.pending.delete(message.id);
+        if (message.chunk) waiting.resolve(Buffer.from(message.chunk, 0, message.length));
+        else waiting.reject(new Error(`the export renderer failed: ${message.error ?? 'unknown error'}`));
+      });
       const down = (error: unknown) => {
         if (this.worker !== worker) return;
         this.worker = undefined;

@@ -1,0 +1,43 @@
+import type { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+
+/**
+ * The chunks, gzip-compressed, as a stream (the response body). Each chunk is written as the compressor asks for
+ * more, and handed to `consumed` once the compressor has read it (its write callback), so that its buffer can be
+ * used again. A body destroyed early (a client that went away) stops the chunks: their generator returns, and
+ * with it the reads.
+ */
+export function gzipped(
+  chunks: AsyncGenerator<Buffer>,
+  consumed: (chunk: Buffer) => void,
+  endedEarly: (error: unknown) => void,
+): Readable {
+  // Level 1: an export is read once and streamed as fast as it is formatted; level 6 costs a third of the
+  // throughput for ~25% smaller bodies (bench/auditlog.ts). Pulumi documents only "gzip compressed".
+  const gzip = createGzip({ level: 1 });
+  gzip.on('error', endedEarly);
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        gzip.off('drain', done);
+        gzip.off('close', done);
+        resolve();
+      };
+      gzip.on('drain', done);
+      gzip.on('close', done);
+    });
+  void (async () => {
+    try {
+      for await (const chunk of chunks) {
+        if (gzip.destroyed) break;
+        if (!gzip.write(chunk, (error) => error || consumed(chunk))) await drained();
+      }
+      if (gzip.destroyed)
+        endedEarly(Object.assign(new Error('closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      else gzip.end();
+    } catch (error) {
+      gzip.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  })();
+  return gzip;
+}
