@@ -147,6 +147,18 @@ describe('export renderer', () => {
     expect(renderer.threaded()).toBe(true);
   });
 
+  it('renders on its thread, in every format, the largest page it takes, of two-byte characters', async () => {
+    renderer = new ExportRenderer();
+    // Just under the limit of characters a page sent to the thread may hold: its heap must hold the page rendered.
+    const data = JSON.stringify({ event: 'user-login', time: 0, description: 'ü'.repeat(2 * 2 ** 20 - 200) });
+    for (const format of FORMATS) {
+      const chunk = await renderer.render([{ index: 1, data }], format, context);
+      expect(chunk.equals(renderPage([{ index: 1, data }], format, context))).toBe(true);
+    }
+    expect(renderer.renderedHere).toBe(0);
+    expect(renderer.threaded()).toBe(true);
+  });
+
   it('renders here, with the same bytes, once its thread is gone; a page in flight then fails rather than vanishes', async () => {
     renderer = new ExportRenderer();
     const page = entries(40);

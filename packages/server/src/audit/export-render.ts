@@ -288,13 +288,17 @@ export class ExportRenderer {
  * The render thread's heap. Its live data is a page or two, so its generations are capped well below V8's
  * defaults: the young one (a page's garbage is short-lived), and the old one, which otherwise grew to 25–40 MB of
  * promoted page texts between collections. Measured with bench/auditlog.ts (SQLite, 1M events, first export):
- * peak resident growth 62–71 MiB uncapped, 47–54 MiB capped at 32 MB, at the same speed. A page is sent to the
- * thread only if its texts hold at most `THREAD_PAGE_CHARS` characters (records are a few hundred bytes; only
- * a database edited by hand holds huge ones), so that no page can exhaust the thread: larger pages render here.
- * Should the thread run out of memory anyway, it stops like any failed thread (see `ExportRenderer`).
+ * peak resident growth 62–71 MiB uncapped, 47–54 MiB capped at 32 MB, at the same speed; and with a scratch run
+ * of bench/auditlog.ts's PostgreSQL export (1M events, first export of a fresh server, 6 runs interleaved), 58–70 MB
+ * capped at 16 MB against 71–78 MB at 32, at the same speed (170–196k rows/s against 163–213k). A page is sent to
+ * the thread only if its texts hold at most `THREAD_PAGE_CHARS` characters (records are a few hundred bytes, pages
+ * a few hundred thousand characters; only a database edited by hand holds huge records), so that no page can
+ * exhaust the thread: larger pages render here. A page of 3 Mi two-byte characters renders on the thread in every
+ * format; one of 4 Mi exhausted it (OCSF). Should the thread run out of memory anyway, it stops like any failed
+ * thread (see `ExportRenderer`).
  */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 };
-const THREAD_PAGE_CHARS = 4 * 2 ** 20;
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 16 };
+const THREAD_PAGE_CHARS = 2 * 2 ** 20;
 
 const SOURCE_BOOTSTRAP = `
 (async () => {
