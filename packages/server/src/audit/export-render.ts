@@ -288,16 +288,16 @@ export class ExportRenderer {
  * The render thread's heap. Its live data is a page or two, so its generations are capped well below V8's
  * defaults: the young one (a page's garbage is short-lived), and the old one, which otherwise grew to 25–40 MB of
  * promoted page texts between collections. Measured with bench/auditlog.ts (SQLite, 1M events, first export):
- * peak resident growth 62–71 MiB uncapped, 47–54 MiB capped at 32 MB, at the same speed; and with a scratch run
- * of bench/auditlog.ts's PostgreSQL export (1M events, first export of a fresh server, 6 runs interleaved), 58–70 MB
- * capped at 16 MB against 71–78 MB at 32, at the same speed (170–196k rows/s against 163–213k). A page is sent to
- * the thread only if its texts hold at most `THREAD_PAGE_CHARS` characters (records are a few hundred bytes, pages
- * a few hundred thousand characters; only a database edited by hand holds huge records), so that no page can
- * exhaust the thread: larger pages render here. A page of 3 Mi two-byte characters renders on the thread in every
- * format; one of 4 Mi exhausted it (OCSF). Should the thread run out of memory anyway, it stops like any failed
- * thread (see `ExportRenderer`).
+ * peak resident growth 62–71 MiB uncapped, 47–54 MiB capped at 32 MB, at the same speed. A 16 MB cap saved another
+ * ~10 MB on PostgreSQL's first export, but the thread's old generation swings between 4 and 11 MB while it renders
+ * SQLite's pages, and it ran out of memory in one run of 1M events: 32 MB it is. A page is sent to the thread only
+ * if its texts hold at most `THREAD_PAGE_CHARS` characters (records are a few hundred bytes, pages a few hundred
+ * thousand characters; only a database edited by hand holds huge records), so that no page can exhaust the
+ * thread: larger pages render here. (At 16 MB, a page of 3 Mi two-byte characters rendered on the thread in every
+ * format and one of 4 Mi exhausted it; at 32 MB both render.) Should the thread run out of memory anyway, it stops
+ * like any failed thread (see `ExportRenderer`).
  */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 16 };
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 };
 const THREAD_PAGE_CHARS = 2 * 2 ** 20;
 
 const SOURCE_BOOTSTRAP = `
