@@ -111,4 +111,20 @@ describe('COPY blocks', () => {
     const reused = again.filter((b) => given.includes(b.bytes.buffer));
     expect(reused).toHaveLength(given.length);
   });
+
+  it('keep no given-back buffer larger than 1 MiB, and at most 16, dropping the oldest', async () => {
+    const stream = copyStream([{ index: 7, data: Buffer.from('seven') }]);
+    const bufferOf = async (blockBytes: number) =>
+      (await read(chunked(stream, []), blockBytes))[0]!.bytes.buffer;
+    const huge = new ArrayBuffer(2 ** 20 + 64);
+    recycleBlock(huge);
+    expect(await bufferOf(2 ** 20 + 64)).not.toBe(huge);
+    const oldest = new ArrayBuffer(1000);
+    recycleBlock(oldest);
+    for (let i = 0; i < 16; i++) recycleBlock(new ArrayBuffer(2000));
+    expect(await bufferOf(1000)).not.toBe(oldest);
+    const kept = new ArrayBuffer(1000);
+    recycleBlock(kept);
+    expect(await bufferOf(1000)).toBe(kept);
+  });
 });

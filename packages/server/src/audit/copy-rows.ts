@@ -20,10 +20,13 @@ export interface EntryBlock {
  * Block buffers given back after their entries were decoded (`recycleBlock`), for the next blocks: an export's
  * blocks then reuse a few buffers instead of leaving hundreds of MB of them to the collector of the thread that
  * decoded them, which frees a buffer only when it collects (often late: a buffer that waited in a queue has been
- * promoted). At most `SPARE_BLOCKS` are kept, for the whole process.
+ * promoted). At most `SPARE_BLOCKS` are kept, for the whole process, the oldest dropped first (so that buffers of a
+ * size no cutter asks for do not stay), and none larger than `MAX_SPARE_BYTES` (a block grown around a huge
+ * record).
  */
 const spareBlocks: ArrayBuffer[] = [];
 const SPARE_BLOCKS = 16;
+const MAX_SPARE_BYTES = 2 ** 20;
 
 /** A buffer of `bytes` for a block: a spare one of that size, or a new one. */
 function blockBuffer(bytes: number): Buffer {
@@ -36,7 +39,9 @@ function blockBuffer(bytes: number): Buffer {
 /** Gives a block's buffer back once its entries are decoded (nothing may read the block after this). */
 export function recycleBlock(buffer: ArrayBuffer): void {
   // A detached buffer (transferred away) has no bytes.
-  if (spareBlocks.length < SPARE_BLOCKS && buffer.byteLength > 0) spareBlocks.push(buffer);
+  if (buffer.byteLength === 0 || buffer.byteLength > MAX_SPARE_BYTES) return;
+  if (spareBlocks.length >= SPARE_BLOCKS) spareBlocks.shift();
+  spareBlocks.push(buffer);
 }
 
 /** The 11-byte signature that opens every binary COPY stream. */

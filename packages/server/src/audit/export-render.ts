@@ -71,8 +71,12 @@ export function renderPage(
  * about as large (a page is a COPY block of 256 KiB, or a read of 1,000–2,000 entries).
  */
 const OUT_ROUNDING = 64 * 1024;
-/** Chunk buffers kept for reuse (`ExportRenderer.giveBack`), for the whole process. */
+/**
+ * Chunk buffers kept for reuse (`ExportRenderer.giveBack`), for the whole process, none larger than
+ * `MAX_SPARE_CHUNK` (the chunk of a page of huge records is not kept).
+ */
 const SPARE_CHUNKS = 16;
+const MAX_SPARE_CHUNK = 2 ** 20;
 
 /**
  * A page as it crosses to the render thread: the entries' texts (copied by the structured clone, which writes a
@@ -217,6 +221,7 @@ export class ExportRenderer {
       this.spareChunks.length < SPARE_CHUNKS &&
       chunk.byteOffset === 0 &&
       buffer.byteLength >= OUT_ROUNDING &&
+      buffer.byteLength <= MAX_SPARE_CHUNK &&
       buffer.byteLength % OUT_ROUNDING === 0
     )
       this.spareChunks.push(buffer);

@@ -32,7 +32,8 @@ export function gzipped(
         if (gzip.destroyed) break;
         if (!gzip.write(chunk, (error) => error || consumed(chunk))) await drained();
       }
-      if (gzip.destroyed)
+      // Destroyed with an error, the stream has reported it ('error'); destroyed without, it is reported here.
+      if (gzip.destroyed && !gzip.errored)
         endedEarly(Object.assign(new Error('closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
       else gzip.end();
     } catch (error) {
