@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  blockEntries,
-  copyBlocks,
-  CopyFormatError,
-  recycleBlock,
-  type EntryBlock,
-} from '../src/audit/copy-rows.js';
-import { copyStream } from './support/copy-stream.js';
+import { blockEntries, CopyFormatError, recycleBlock, type EntryBlock } from '../src/audit/copy-rows.js';
+import { copyBlocks, copyStream } from './support/copy-stream.js';
 
 async function* chunked(bytes: Buffer, cuts: readonly number[]): AsyncGenerator<Uint8Array> {
   let at = 0;

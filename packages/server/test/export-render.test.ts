@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { canonicalBytes } from '@vigil/ledger';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SelectedEntry } from '../src/audit/audit-query.js';
-import { copyBlocks, type EntryBlock } from '../src/audit/copy-rows.js';
+import type { EntryBlock } from '../src/audit/copy-rows.js';
 import { ExportRenderer, renderPage, type RenderedFormat } from '../src/audit/export-render.js';
-import { copyStream } from './support/copy-stream.js';
+import { copyBlocks, copyStream } from './support/copy-stream.js';
 
 const context = { org: 'acme', host: 'vigil-test' };
 const FORMATS: RenderedFormat[] = ['csv', 'cef', 'ocsf'];

@@ -53,24 +53,8 @@ const HEADER_BYTES = SIGNATURE.length + 8;
 export class CopyFormatError extends Error {}
 
 /**
- * Cuts a binary COPY stream into blocks of whole tuples (at most `blockBytes` each, unless one tuple is larger),
- * checking the header, each tuple's shape and the trailer. Each chunk is copied once, into the block being filled.
- */
-export async function* copyBlocks(
-  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  blockBytes: number,
-): AsyncGenerator<EntryBlock> {
-  const cutter = new BlockCutter(blockBytes);
-  for await (const chunk of chunks) {
-    cutter.write(chunk, 0, chunk.byteLength);
-    yield* cutter.take();
-  }
-  cutter.end();
-  yield* cutter.take();
-}
-
-/**
- * Gathers COPY bytes, written in pieces of any size, into blocks of whole tuples. The bytes are copied once, into
+ * Gathers the bytes of a binary COPY stream, written in pieces of any size, into blocks of whole tuples (at most
+ * `blockBytes` each, unless one tuple is larger), checking the header, each tuple's shape and the trailer. The bytes are copied once, into
  * the buffer being filled; when it is full, its whole tuples become a block and the unfinished tuple at its end is
  * copied into the next buffer (a larger one if that tuple alone is larger). Memory: that buffer, and the blocks
  * not yet taken.

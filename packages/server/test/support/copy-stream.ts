@@ -1,4 +1,6 @@
-/** Test support: the bytes of a binary COPY stream, as PostgreSQL sends them. */
+/** Test support: the bytes of a binary COPY stream, as PostgreSQL sends them, and a way to cut them into blocks. */
+import { BlockCutter, type EntryBlock } from '../../src/audit/copy-rows.js';
+
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
 /** What PostgreSQL sends for `COPY (SELECT idx, data …) TO STDOUT (FORMAT binary)` (docs: "Binary Format"). */
@@ -17,4 +19,18 @@ export function copyStream(
     return Buffer.concat([t, data]);
   });
   return Buffer.concat([SIGNATURE, header, extension, ...tuples, Buffer.from([0xff, 0xff])]);
+}
+
+/** The blocks `BlockCutter` cuts from a COPY stream arriving in `chunks`, as `copyOut` feeds it a connection's reads. */
+export async function* copyBlocks(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  blockBytes: number,
+): AsyncGenerator<EntryBlock> {
+  const cutter = new BlockCutter(blockBytes);
+  for await (const chunk of chunks) {
+    cutter.write(chunk, 0, chunk.byteLength);
+    yield* cutter.take();
+  }
+  cutter.end();
+  yield* cutter.take();
 }
