@@ -159,6 +159,15 @@ describe('export renderer', () => {
     expect(renderer.threaded()).toBe(true);
   });
 
+  it('renders, in every format, a record whose time is beyond JavaScript dates (only a database edited by hand holds one)', () => {
+    const data = canonicalBytes({ v: 1, time: 1e20, event: 'environment-open', org: 'acme' });
+    const line = (format: RenderedFormat) =>
+      renderPage([{ index: 1, data }], format, context).toString('utf8');
+    expect(line('csv')).toBe('100000000000000000,,,environment-open,,,false,false,false\r\n');
+    expect(line('cef')).toMatch(/^Jan 01 00:00:00 vigil-test CEF:0\|.* rt=100000000000000000000 /);
+    expect(JSON.parse(line('ocsf'))).toMatchObject({ time: 1e20 });
+  });
+
   it('renders here, with the same bytes, once its thread is gone; a page in flight then fails rather than vanishes', async () => {
     renderer = new ExportRenderer();
     const page = entries(40);

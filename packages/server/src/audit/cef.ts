@@ -59,9 +59,12 @@ export function cefExtension(value: string): string {
     .replace(/\n/g, '\\n');
 }
 
-/** `MMM dd HH:mm:ss`, UTC. */
+/**
+ * `MMM dd HH:mm:ss`, UTC. A time beyond JavaScript's dates (only a record edited by hand holds one) has no such
+ * form: the prefix then shows the epoch, and `rt` the record's own value.
+ */
 function syslogTime(ms: number): string {
-  const d = new Date(ms);
+  const d = new Date(Number.isNaN(new Date(ms).getTime()) ? 0 : ms);
   const two = (n: number) => String(n).padStart(2, '0');
   return `${MONTHS[d.getUTCMonth()]} ${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
 }
