@@ -1,7 +1,7 @@
 import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Client, Connection, Submittable } from 'pg';
-import type { SelectedText } from './audit-query.js';
+import type { SelectedEntry, SelectedText } from './audit-query.js';
 
 /**
  * Entries as PostgreSQL's binary COPY format carries them (`COPY (SELECT idx, data …) TO STDOUT (FORMAT binary)`):
@@ -193,15 +193,77 @@ export class BlockCutter {
 export function blockEntries(block: EntryBlock): SelectedText[] {
   const buf = Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength);
   const out = new Array<SelectedText>(block.count);
-  let at = 0;
-  for (let i = 0; i < block.count; i++) {
-    const index = buf.readUInt32BE(at + 6) * 2 ** 32 + buf.readUInt32BE(at + 10);
-    const length = buf.readInt32BE(at + 14);
-    out[i] = { index, data: buf.toString('utf8', at + 18, at + 18 + length) };
-    at += 18 + length;
-  }
+  let i = 0;
+  blockTuples(buf, block.count, (start, end) => {
+    const index = buf.readUInt32BE(start - 12) * 2 ** 32 + buf.readUInt32BE(start - 8);
+    out[i++] = { index, data: buf.toString('utf8', start, end) };
+  });
   return out;
 }
+
+/**
+ * Calls `entry` with where each of the first `count` tuples' entry starts and ends in `bytes` (a block's): a tuple is
+ * an int16 field count (2), an int32 length (8), the int64 index, an int32 length, and the entry.
+ */
+export function blockTuples(
+  bytes: Uint8Array,
+  count: number,
+  entry: (start: number, end: number) => void,
+): void {
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const start = at + TUPLE_HEADER_BYTES;
+    const end =
+      start + ((bytes[at + 14]! << 24) | (bytes[at + 15]! << 16) | (bytes[at + 16]! << 8) | bytes[at + 17]!);
+    entry(start, end);
+    at = end;
+  }
+}
+
+/** A tuple's bytes before its entry's: field count, index length, index, entry length. */
+const TUPLE_HEADER_BYTES = 18;
+
+/**
+ * Entries packed as a block (the tuples COPY would send), each entry's text encoded as UTF-8, which gives back the
+ * same text (it was decoded from UTF-8, each invalid sequence a U+FFFD), into a spare block buffer when one is
+ * large enough. Pages that cross to the render thread go as blocks: transferred, not copied.
+ */
+export function packEntries(entries: ReadonlyArray<SelectedEntry | SelectedText>): EntryBlock {
+  let bytes = 0;
+  for (const { data } of entries) bytes += TUPLE_HEADER_BYTES + data.length;
+  let buf = blockBuffer(Math.ceil(bytes / PACK_ROUNDING) * PACK_ROUNDING);
+  let at = 0;
+  for (const { index, data } of entries) {
+    // A string of n UTF-16 units takes at most 3n bytes; only then is its length in UTF-8 measured.
+    const room = TUPLE_HEADER_BYTES + (typeof data === 'string' ? data.length * 3 : data.length);
+    if (at + room > buf.length) {
+      const need = TUPLE_HEADER_BYTES + (typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+      if (at + need > buf.length) {
+        const next = Buffer.allocUnsafeSlow(Math.max(at + need, buf.length * 2));
+        buf.copy(next, 0, 0, at);
+        buf = next;
+      }
+    }
+    buf.writeInt16BE(2, at);
+    buf.writeInt32BE(8, at + 2);
+    buf.writeUInt32BE(Math.floor(index / 2 ** 32), at + 6);
+    buf.writeUInt32BE(index % 2 ** 32, at + 10);
+    const length =
+      typeof data === 'string'
+        ? buf.write(data, at + TUPLE_HEADER_BYTES)
+        : (buf.set(data, at + TUPLE_HEADER_BYTES), data.length);
+    buf.writeInt32BE(length, at + 14);
+    at += TUPLE_HEADER_BYTES + length;
+  }
+  return {
+    kind: 'block',
+    bytes: new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, at),
+    count: entries.length,
+  };
+}
+
+/** Packed blocks' buffers are sized in multiples of this, so that spare ones fit later pages of about the same size. */
+const PACK_ROUNDING = 64 * 1024;
 
 /** PostgreSQL's backend messages a COPY's answer is made of (protocol "Message Formats"). */
 const COPY_OUT_RESPONSE = 0x48; // 'H'

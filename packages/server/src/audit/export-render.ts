@@ -3,10 +3,11 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SelectedEntry, SelectedText } from './audit-query.js';
 import { cefLine } from './cef.js';
-import { blockEntries, recycleBlock, type EntryBlock } from './copy-rows.js';
+import { blockEntries, packEntries, recycleBlock, type EntryBlock } from './copy-rows.js';
 import { csvLine } from './csv.js';
+import { CHUNK_ROUNDING, csvBlock } from './csv-block.js';
 import { ocsfEvent } from './ocsf.js';
-import { csvFields, toTimedAuditLogEvent, utf8 } from './pulumi-event.js';
+import { csvFields, toTimedAuditLogEvent } from './pulumi-event.js';
 
 /** The export formats rendered from each entry's record (`jsonl` is the entries' own bytes, never rendered). */
 export type RenderedFormat = 'csv' | 'cef' | 'ocsf';
@@ -44,8 +45,8 @@ export function renderLine(entry: RenderEntry, format: RenderedFormat, context: 
 /**
  * A page of entries as one UTF-8 chunk of lines, written into `into` if it is large enough (a buffer given back by
  * `ExportRenderer.giveBack`), else into a buffer of its own (never a slice of Buffer's shared pool: it may be
- * transferred). The lines are gathered in an array and encoded once, joined: encoding a string built by `+=` first
- * flattens it, four times the cost.
+ * transferred). CSV is written straight from the entries' bytes (`csvBlock`). Other formats' lines are gathered in
+ * an array and encoded once, joined: encoding a string built by `+=` first flattens it, four times the cost.
  */
 export function renderPage(
   page: RenderPage,
@@ -53,6 +54,13 @@ export function renderPage(
   context: RenderContext,
   into?: ArrayBuffer,
 ): Buffer {
+  if (format === 'csv') {
+    if ('kind' in page) return csvBlock(page, into);
+    const block = packEntries(page);
+    const chunk = csvBlock(block, into);
+    recycleBlock(block.bytes.buffer);
+    return chunk;
+  }
   const entries = entriesOf(page);
   const lines = new Array<string>(entries.length);
   for (let i = 0; i < entries.length; i++) lines[i] = renderLine(entries[i]!, format, context);
@@ -61,16 +69,11 @@ export function renderPage(
   const out =
     into && into.byteLength >= bytes
       ? Buffer.from(into)
-      : Buffer.allocUnsafeSlow(Math.ceil(bytes / OUT_ROUNDING) * OUT_ROUNDING);
+      : Buffer.allocUnsafeSlow(Math.ceil(bytes / CHUNK_ROUNDING) * CHUNK_ROUNDING);
   out.write(text, 0);
   return out.subarray(0, bytes);
 }
 
-/**
- * Chunk buffers are allocated in multiples of this, so that a buffer given back fits the next pages, which are
- * about as large (a page is a COPY block of 256 KiB, or a read of 1,000–2,000 entries).
- */
-const OUT_ROUNDING = 64 * 1024;
 /**
  * Chunk buffers kept for reuse (`ExportRenderer.giveBack`), for the whole process, none larger than
  * `MAX_SPARE_CHUNK` (the chunk of a page of huge records is not kept).
@@ -79,58 +82,21 @@ const SPARE_CHUNKS = 16;
 const MAX_SPARE_CHUNK = 2 ** 20;
 
 /**
- * A page as it crosses to the render thread: the entries' texts (copied by the structured clone, which writes a
- * one-byte string with one copy) and their indexes; or a COPY block, whose buffer is transferred.
+ * A page as it crosses to the render thread: a block of entries (a COPY block as it came, or the page's entries
+ * packed as one, `packEntries`), whose buffer is transferred.
  */
-export type PageMessage = TextsMessage | BlockMessage;
-
-interface TextsMessage {
+export interface PageMessage {
   readonly id: number;
   /** A buffer to render into, if it is large enough (transferred). */
   readonly into?: ArrayBuffer;
-  /** The texts' total length. */
-  readonly chars: number;
-  readonly format: RenderedFormat;
-  readonly context: RenderContext;
-  readonly indexes: Float64Array<ArrayBuffer>;
-  readonly texts: string[];
-}
-
-interface BlockMessage {
-  readonly id: number;
-  /** A buffer to render into, if it is large enough (transferred). */
-  readonly into?: ArrayBuffer;
-  /** The block's length in bytes (at least its characters). */
-  readonly chars: number;
   readonly format: RenderedFormat;
   readonly context: RenderContext;
   readonly block: EntryBlock;
 }
 
-export function pageMessage(
-  id: number,
-  page: RenderPage,
-  format: RenderedFormat,
-  context: RenderContext,
-): PageMessage {
-  if ('kind' in page) return { id, chars: page.bytes.byteLength, format, context, block: page };
-  const entries = page;
-  const indexes = new Float64Array(entries.length);
-  const texts = new Array<string>(entries.length);
-  let chars = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const { index, data } = entries[i]!;
-    indexes[i] = index;
-    // Bytes are decoded here as the render path would decode them (`Buffer.toString`): the same line either way.
-    texts[i] = utf8(data);
-    chars += texts[i]!.length;
-  }
-  return { id, chars, format, context, indexes, texts };
-}
-
 /** The buffers a message transfers rather than copies. */
 export function transferred(page: PageMessage): ArrayBuffer[] {
-  const moved = 'block' in page ? page.block.bytes.buffer : page.indexes.buffer;
+  const moved = page.block.bytes.buffer;
   return page.into ? [moved, page.into] : [moved];
 }
 
@@ -140,16 +106,9 @@ export interface ChunkMessage {
   readonly chunk?: ArrayBuffer;
   /** The chunk's length: its buffer may be larger. */
   readonly length?: number;
-  /** The page's COPY block's buffer, decoded, for a later block (`recycleBlock`). */
+  /** The page's block's buffer, rendered, for a later block (`recycleBlock`). */
   readonly spare?: ArrayBuffer;
   readonly error?: string;
-}
-
-export function pageEntries(page: PageMessage): SelectedText[] {
-  if ('block' in page) return blockEntries(page.block);
-  const entries = new Array<SelectedText>(page.texts.length);
-  for (let i = 0; i < entries.length; i++) entries[i] = { index: page.indexes[i]!, data: page.texts[i]! };
-  return entries;
 }
 
 export interface ExportRendererOptions {
@@ -189,20 +148,25 @@ export class ExportRenderer {
   /** One page as a chunk of lines. */
   render(entries: RenderPage, format: RenderedFormat, context: RenderContext): Promise<Buffer> {
     const worker = this.thread();
-    const page =
-      worker && this.pending.size < this.threadQueue && pageMessage(this.next, entries, format, context);
-    if (!worker || !page || page.chars > THREAD_PAGE_CHARS) {
+    const block =
+      worker && this.pending.size < this.threadQueue
+        ? 'kind' in entries
+          ? entries
+          : packEntries(entries)
+        : undefined;
+    if (!worker || !block || block.bytes.byteLength > THREAD_PAGE_BYTES) {
       this.renderedHere++;
       const chunk = renderPage(entries, format, context, this.spareChunks.pop());
       if ('kind' in entries) recycleBlock(entries.bytes.buffer);
+      else if (block) recycleBlock(block.bytes.buffer);
       return Promise.resolve(chunk);
     }
-    this.next++;
     const into = this.spareChunks.pop();
-    const message = into ? { ...page, into } : page;
+    const page: PageMessage = { id: this.next, format, context, block, ...(into ? { into } : {}) };
+    this.next++;
     const chunk = new Promise<Buffer>((resolve, reject) => {
       this.pending.set(page.id, { resolve, reject });
-      worker.postMessage(message, transferred(message));
+      worker.postMessage(page, transferred(page));
     });
     // Pages render ahead of their turn: if the thread fails, those not yet awaited reject unobserved, which must
     // not count as an unhandled rejection (it would end the process). Awaiting the chunk still throws.
@@ -220,9 +184,9 @@ export class ExportRenderer {
     if (
       this.spareChunks.length < SPARE_CHUNKS &&
       chunk.byteOffset === 0 &&
-      buffer.byteLength >= OUT_ROUNDING &&
+      buffer.byteLength >= CHUNK_ROUNDING &&
       buffer.byteLength <= MAX_SPARE_CHUNK &&
-      buffer.byteLength % OUT_ROUNDING === 0
+      buffer.byteLength % CHUNK_ROUNDING === 0
     )
       this.spareChunks.push(buffer);
   }
@@ -296,14 +260,15 @@ export class ExportRenderer {
  * peak resident growth 62–71 MiB uncapped, 47–54 MiB capped at 32 MB, at the same speed. A 16 MB cap saved another
  * ~10 MB on PostgreSQL's first export, but the thread's old generation swings between 4 and 11 MB while it renders
  * SQLite's pages, and it ran out of memory in one run of 1M events: 32 MB it is. A page is sent to the thread only
- * if its texts hold at most `THREAD_PAGE_CHARS` characters (records are a few hundred bytes, pages a few hundred
- * thousand characters; only a database edited by hand holds huge records), so that no page can exhaust the
- * thread: larger pages render here. (At 16 MB, a page of 3 Mi two-byte characters rendered on the thread in every
- * format and one of 4 Mi exhausted it; at 32 MB both render.) Should the thread run out of memory anyway, it stops
- * like any failed thread (see `ExportRenderer`).
+ * if its block holds at most `THREAD_PAGE_BYTES` bytes (records are a few hundred bytes, pages a few hundred
+ * KB; only a database edited by hand holds huge records), so that no page can exhaust the thread: larger pages
+ * render here. Decoded, such a block is at most 4 MiB of strings (2 Mi two-byte characters, each two bytes of UTF-8
+ * at least). (At 16 MB, a page of 3 Mi two-byte characters rendered on the thread in every format and one of 4 Mi
+ * exhausted it; at 32 MB both render.) Should the thread run out of memory anyway, it stops like any failed thread
+ * (see `ExportRenderer`).
  */
 const THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 };
-const THREAD_PAGE_CHARS = 2 * 2 ** 20;
+const THREAD_PAGE_BYTES = 4 * 2 ** 20;
 
 const SOURCE_BOOTSTRAP = `
 (async () => {

@@ -33,6 +33,11 @@ const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(
   EVENT_TYPES.filter((e) => e.requiresStackAdmin).map((e) => e.id),
 );
 
+/** Whether the catalog's entry for this event id requires stack admin (`reqStackAdmin`). */
+export function requiresStackAdmin(event: string): boolean {
+  return STACK_ADMIN_EVENTS.has(event);
+}
+
 /**
  * An entry's bytes as Pulumi's `AuditLogEvent`. The bytes come from the database, which an attacker may have
  * edited: every field is read with its type checked, and a missing one becomes empty rather than an error.
@@ -65,7 +70,7 @@ function eventOf({ r, actor, event, login, timestamp }: Decoded): AuditLogEvent 
   const tokenName = text(actor.tokenName);
   if (tokenName) out.tokenName = tokenName;
   if (r.reqOrgAdmin === true) out.reqOrgAdmin = true;
-  if (STACK_ADMIN_EVENTS.has(event)) out.reqStackAdmin = true;
+  if (requiresStackAdmin(event)) out.reqStackAdmin = true;
   if (r.authFailure === true) out.authFailure = true;
   const nonHuman = nonHumanActor(text(r.org), actor);
   if (nonHuman) {
@@ -101,7 +106,7 @@ export function csvFields(data: EntryRecord): CsvFields {
     description: text(r.description),
     sourceIP: text(r.sourceIP),
     reqOrgAdmin: r.reqOrgAdmin === true,
-    reqStackAdmin: STACK_ADMIN_EVENTS.has(event),
+    reqStackAdmin: requiresStackAdmin(event),
     authFailure: r.authFailure === true,
   };
 }
