@@ -30,9 +30,15 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '1000000' },
     requests: { type: 'string', default: '200' },
     only: { type: 'string' },
+    parts: { type: 'string', default: 'listings,export,lag' },
   },
 });
 const EVENTS = Number(args.events);
+/** Which measurements to run (`--parts=export`: only the exports, after loading every event). */
+const PARTS = new Set(args.parts.split(','));
+for (const part of PARTS)
+  if (!['listings', 'export', 'lag'].includes(part))
+    throw new Error(`--parts takes listings, export and lag, separated by commas: not "${part}"`);
 const SMALL = Math.min(10_000, EVENTS);
 const REQUESTS = Number(args.requests);
 const PG_URL = process.env.VIGIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -625,16 +631,17 @@ async function bench(target: Target): Promise<void> {
       .executeTakeFirstOrThrow();
     const logId = row.id;
     console.log(`at ${count(SMALL)} events (loaded at ${count(rate)}/s):`);
-    const small = await listings(reader.db, logId, server.url, SMALL);
+    const small = PARTS.has('listings') ? await listings(reader.db, logId, server.url, SMALL) : undefined;
     if (EVENTS > SMALL) {
       await server.stop();
       rate = await loadStopped(target, SMALL, EVENTS);
       server = await startServerProcess(target.serverEnv);
       console.log(`at ${count(EVENTS)} events (loaded at ${count(rate)}/s):`);
-      await listings(reader.db, logId, server.url, EVENTS, small);
+      if (small) await listings(reader.db, logId, server.url, EVENTS, small);
     }
-    await exportCsv(reader.db, logId, server.url, server.pid);
-    await streamLag(server.url, target.storage.databaseUrl ? target.storage : undefined);
+    if (PARTS.has('export')) await exportCsv(reader.db, logId, server.url, server.pid);
+    if (PARTS.has('lag'))
+      await streamLag(server.url, target.storage.databaseUrl ? target.storage : undefined);
   } finally {
     await server.stop();
     await reader.close();
