@@ -1,6 +1,6 @@
 import { blockTuples, type EntryBlock } from './copy-rows.js';
 import { csvCell, csvLine, rfc3339 } from './csv.js';
-import { csvFields, requiresStackAdmin } from './pulumi-event.js';
+import { csvFields, STACK_ADMIN_EVENT_IDS } from './pulumi-event.js';
 
 /**
  * A block's entries as CSV lines, written straight from their bytes into one UTF-8 chunk: what a CSV export spends
@@ -140,6 +140,15 @@ function keyTable(keys: Record<string, number>): Array<Array<{ bytes: Uint8Array
 }
 const TOP_KEYS = keyTable(KEYS);
 const ACTOR_KEY_TABLE = keyTable(ACTOR_KEYS);
+const STACK_ADMIN_EVENTS = keyTable(
+  Object.fromEntries(
+    STACK_ADMIN_EVENT_IDS.map((id) => {
+      if (!/^[\x20-\x7e]*$/.test(id) || id.includes('"') || id.includes('\\'))
+        throw new Error(`event id ${JSON.stringify(id)} is not plain ASCII: csvBlock compares ids as bytes`);
+      return [id, 1];
+    }),
+  ),
+);
 
 /** The bit of the property named by `src[start, end)` in `table`, or 0. */
 function keyBit(table: ReturnType<typeof keyTable>, src: Uint8Array, start: number, end: number): number {
@@ -279,11 +288,12 @@ class Scan {
     return pos;
   }
 
-  /** Whether the event requires stack admin. Every such event id is plain ASCII: an id with flags is none. */
+  /**
+   * Whether the event requires stack admin, from its bytes: event ids are plain ASCII, so an event is one of those
+   * exactly when its bytes are.
+   */
   private stackAdmin(src: Uint8Array): boolean {
-    const { start, end, flags } = this.event;
-    if (flags !== 0 || end === start) return false;
-    return requiresStackAdmin((src as Buffer).toString('latin1', start, end));
+    return keyBit(STACK_ADMIN_EVENTS, src, this.event.start, this.event.end) !== 0;
   }
 
   /** The actor object's members, from after its `{`; returns the index after its `}`, or -1. */

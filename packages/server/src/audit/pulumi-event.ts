@@ -29,9 +29,10 @@ export interface AuditLogEvent {
 }
 
 /** Event ids whose catalog entry requires stack admin (Vigil's records do not carry `reqStackAdmin`). */
-const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(
-  EVENT_TYPES.filter((e) => e.requiresStackAdmin).map((e) => e.id),
+export const STACK_ADMIN_EVENT_IDS: readonly string[] = EVENT_TYPES.filter((e) => e.requiresStackAdmin).map(
+  (e) => e.id,
 );
+const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(STACK_ADMIN_EVENT_IDS);
 
 /** Whether the catalog's entry for this event id requires stack admin (`reqStackAdmin`). */
 export function requiresStackAdmin(event: string): boolean {
