@@ -20,7 +20,7 @@ import { csvFields, STACK_ADMIN_EVENT_IDS } from './pulumi-event.js';
  *   laxer: nesting deeper than `MAX_DEPTH`, or any whitespace, also go to the slow path.
  *
  * Canonical records (RFC 8785, as the ledger writes them) are all in that subset, unless a shown field holds a
- * control character or a backslash. Bytes that are not UTF-8 inside a skipped string are accepted: UTF-8 decoding
+ * control character or a backslash, or a value nests deeper than `MAX_DEPTH`. Bytes that are not UTF-8 inside a skipped string are accepted: UTF-8 decoding
  * replaces them without consuming an ASCII byte, so the structure the scanner sees is the one `JSON.parse` sees.
  */
 export function csvBlock(block: EntryBlock, into?: ArrayBuffer): Buffer {
