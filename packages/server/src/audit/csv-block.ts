@@ -65,9 +65,9 @@ function grown(out: Buffer, filled: number, need: number): Buffer {
 }
 
 /**
- * A line's bytes beyond its shown fields' own: the timestamp (at most 26 bytes, a year beyond 9999 with its `'`),
- * each cell's quotes and `'`, the commas, the three booleans and CRLF. (An escaped quote, `\"`, becomes `""`: the
- * same length.)
+ * A line's bytes beyond its shown fields' own, with room to spare: the timestamp (at most 25 bytes, with its `'`: a
+ * year beyond 9999, or a time beyond dates as its seconds), each cell's quotes and `'`, the commas, the three
+ * booleans and CRLF. (An escaped quote, `\"`, becomes `""`: the same length.)
  */
 const LINE_OVERHEAD = 32 + 5 * 3 + 5 + 3 * 6 + 2;
 

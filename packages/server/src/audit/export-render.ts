@@ -156,9 +156,10 @@ export class ExportRenderer {
         : undefined;
     if (!worker || !block || block.bytes.byteLength > THREAD_PAGE_BYTES) {
       this.renderedHere++;
-      const chunk = renderPage(entries, format, context, this.spareChunks.pop());
-      if ('kind' in entries) recycleBlock(entries.bytes.buffer);
-      else if (block) recycleBlock(block.bytes.buffer);
+      // A page packed for the thread but too large for it renders here from its block (packed once).
+      const page = block ?? entries;
+      const chunk = renderPage(page, format, context, this.spareChunks.pop());
+      if ('kind' in page) recycleBlock(page.bytes.buffer);
       return Promise.resolve(chunk);
     }
     const into = this.spareChunks.pop();

@@ -35,7 +35,7 @@ export const STACK_ADMIN_EVENT_IDS: readonly string[] = EVENT_TYPES.filter((e) =
 const STACK_ADMIN_EVENTS: ReadonlySet<string> = new Set(STACK_ADMIN_EVENT_IDS);
 
 /** Whether the catalog's entry for this event id requires stack admin (`reqStackAdmin`). */
-export function requiresStackAdmin(event: string): boolean {
+function requiresStackAdmin(event: string): boolean {
   return STACK_ADMIN_EVENTS.has(event);
 }
 
