@@ -2,7 +2,7 @@ import { canonicalBytes } from '@vigil/ledger';
 import { EVENT_TYPES } from '@vigil/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { packEntries } from '../src/audit/copy-rows.js';
+import { blockEntries, packEntries } from '../src/audit/copy-rows.js';
 import { csvBlock, inCsvSubset } from '../src/audit/csv-block.js';
 import { csvLine, rfc3339 } from '../src/audit/csv.js';
 import { csvFields } from '../src/audit/pulumi-event.js';
@@ -101,6 +101,29 @@ describe('CSV lines written from entries’ bytes', () => {
         expect(fastLines(entries)).toBe(slowLines(entries));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('are the same lines from a page of texts (SQLite reads text): packed as their UTF-8 bytes', () => {
+    const entry = fc.oneof(
+      record.map((r) => canonicalBytes(r)),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.string({ unit: 'grapheme', maxLength: 30 }).map((t) => bytes(JSON.stringify({ description: t }))),
+    );
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 12 }), (entries) => {
+        // As SQLite hands them over: each entry's bytes decoded, invalid sequences as U+FFFD.
+        const texts = entries.map((data, index) => ({
+          index: index * 7,
+          data: Buffer.from(data).toString('utf8'),
+        }));
+        const block = packEntries(texts);
+        expect(blockEntries(block)).toEqual(texts);
+        expect(csvBlock(block).toString('hex')).toBe(
+          Buffer.from(texts.map((t) => csvLine(csvFields(t.data))).join('')).toString('hex'),
+        );
+      }),
+      { numRuns: 300 },
     );
   });
 
