@@ -139,16 +139,17 @@ export class BlockCutter {
       }
       if (fields !== 2) throw new CopyFormatError(`a tuple of ${fields} fields`);
       // int16 fields, int32 length (8), int64 index, int32 length, the entry.
-      if (at + 18 > this.filled) break;
+      if (at + TUPLE_HEADER_BYTES > this.filled) break;
       if (buf.readInt32BE(at + 2) !== 8) throw new CopyFormatError('an index that is not an int8');
       const length = buf.readInt32BE(at + 14);
       if (length < 0) throw new CopyFormatError('an entry that is NULL');
-      if (at + 18 + length > this.filled) {
+      const end = at + TUPLE_HEADER_BYTES + length;
+      if (end > this.filled) {
         // The first tuple of a block, larger than the buffer: the buffer grows to hold it at once.
-        if (this.count === 0 && at + 18 + length > buf.length) this.grow(at + 18 + length - buf.length);
+        if (this.count === 0 && end > buf.length) this.grow(end - buf.length);
         break;
       }
-      at += 18 + length;
+      at = end;
       this.count++;
     }
     this.scanned = at;

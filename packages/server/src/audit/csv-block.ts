@@ -26,9 +26,9 @@ import { csvFields, STACK_ADMIN_EVENT_IDS } from './pulumi-event.js';
 export function csvBlock(block: EntryBlock, into?: ArrayBuffer): Buffer {
   const src = Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength);
   let out: Buffer =
-    into && into.byteLength >= MIN_CHUNK
+    into && into.byteLength >= CHUNK_ROUNDING
       ? Buffer.from(into)
-      : Buffer.allocUnsafeSlow(rounded(Math.max(MIN_CHUNK, src.length)));
+      : newChunk(Math.max(CHUNK_ROUNDING, src.length));
   let pos = 0;
   const scan = SCAN;
   blockTuples(src, block.count, (start, end) => {
@@ -51,15 +51,15 @@ export function csvBlock(block: EntryBlock, into?: ArrayBuffer): Buffer {
  * about as large (a page is a COPY block of 256 KiB, or a read of 1,000–2,000 entries).
  */
 export const CHUNK_ROUNDING = 64 * 1024;
-const MIN_CHUNK = CHUNK_ROUNDING;
 
-function rounded(bytes: number): number {
-  return Math.ceil(bytes / CHUNK_ROUNDING) * CHUNK_ROUNDING;
+/** A chunk buffer of at least `bytes`, its own (never a slice of Buffer's shared pool: it may be transferred). */
+export function newChunk(bytes: number): Buffer {
+  return Buffer.allocUnsafeSlow(Math.ceil(bytes / CHUNK_ROUNDING) * CHUNK_ROUNDING);
 }
 
 /** A larger chunk holding the first `filled` bytes of `out`. */
 function grown(out: Buffer, filled: number, need: number): Buffer {
-  const next = Buffer.allocUnsafeSlow(rounded(Math.max(need, out.length * 2)));
+  const next = newChunk(Math.max(need, out.length * 2));
   out.copy(next, 0, 0, filled);
   return next;
 }

@@ -5,7 +5,7 @@ import type { SelectedEntry, SelectedText } from './audit-query.js';
 import { cefLine } from './cef.js';
 import { blockEntries, packEntries, recycleBlock, type EntryBlock } from './copy-rows.js';
 import { csvLine } from './csv.js';
-import { CHUNK_ROUNDING, csvBlock } from './csv-block.js';
+import { CHUNK_ROUNDING, csvBlock, newChunk } from './csv-block.js';
 import { ocsfEvent } from './ocsf.js';
 import { csvFields, toTimedAuditLogEvent } from './pulumi-event.js';
 
@@ -66,10 +66,7 @@ export function renderPage(
   for (let i = 0; i < entries.length; i++) lines[i] = renderLine(entries[i]!, format, context);
   const text = lines.join('');
   const bytes = Buffer.byteLength(text);
-  const out =
-    into && into.byteLength >= bytes
-      ? Buffer.from(into)
-      : Buffer.allocUnsafeSlow(Math.ceil(bytes / CHUNK_ROUNDING) * CHUNK_ROUNDING);
+  const out = into && into.byteLength >= bytes ? Buffer.from(into) : newChunk(bytes);
   out.write(text, 0);
   return out.subarray(0, bytes);
 }
