@@ -5,15 +5,13 @@ import { createServer } from './server.js';
 
 /**
  * V8's allocation-site pretenuring, off for the server process (docs/operations.md, "Garbage collection"), unless
- * the command line or NODE_OPTIONS names it. A server's objects live for one request, but once an allocation site
- * in the PostgreSQL driver's row parsing was judged long-lived, every row it parsed went to the old generation and
- * each scavenge took 7–14 ms instead of about 1 ms.
+ * Node's command line names it (NODE_OPTIONS cannot carry it). A server's objects live for one request, but once
+ * an allocation site in the PostgreSQL driver's row parsing was judged long-lived, every row it parsed went to the
+ * old generation and each scavenge took 7–14 ms instead of about 1 ms.
  */
 function tuneGarbageCollection(): void {
   // V8 takes a flag's words joined by `-` or by `_`.
-  const named = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((arg) =>
-    /allocation[-_]site[-_]pretenuring/.test(arg),
-  );
+  const named = process.execArgv.some((arg) => /allocation[-_]site[-_]pretenuring/.test(arg));
   if (!named) setFlagsFromString('--no-allocation-site-pretenuring');
 }
 
