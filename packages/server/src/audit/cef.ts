@@ -64,7 +64,8 @@ export function cefExtension(value: string): string {
  * form: the prefix then shows the epoch, and `rt` the record's own value.
  */
 function syslogTime(ms: number): string {
-  const d = new Date(Number.isNaN(new Date(ms).getTime()) ? 0 : ms);
+  let d = new Date(ms);
+  if (Number.isNaN(d.getTime())) d = new Date(0);
   const two = (n: number) => String(n).padStart(2, '0');
   return `${MONTHS[d.getUTCMonth()]} ${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
 }

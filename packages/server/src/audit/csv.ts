@@ -54,8 +54,10 @@ export function csvCell(value: string): string {
 }
 
 const DAY_SECONDS = 86_400;
-/** Largest magnitude of a JavaScript date, in milliseconds, less a day (the day's start must be a date too). */
-const MAX_DATE_MS = 8.64e15 - DAY_SECONDS * 1000;
+/** Largest magnitude of a JavaScript date, in milliseconds. */
+const DATE_LIMIT_MS = 8.64e15;
+/** `DATE_LIMIT_MS` less a day (the day's start must be a date too). */
+const MAX_DATE_MS = DATE_LIMIT_MS - DAY_SECONDS * 1000;
 
 /**
  * Unix seconds → `2021-04-11T23:51:45Z` (a year beyond 9999 or before 0 as `toISOString` writes it). A time beyond
@@ -65,7 +67,7 @@ const MAX_DATE_MS = 8.64e15 - DAY_SECONDS * 1000;
 export function rfc3339(seconds: number): string {
   // Exports format runs of events from the same second, and of the same day: remember the last of each.
   if (seconds === last.seconds) return last.text;
-  if (!(Math.abs(seconds * 1000) <= MAX_DATE_MS + DAY_SECONDS * 1000)) return String(seconds);
+  if (!(Math.abs(seconds * 1000) <= DATE_LIMIT_MS)) return String(seconds);
   if (!Number.isInteger(seconds) || Math.abs(seconds * 1000) > MAX_DATE_MS)
     return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const day = Math.floor(seconds / DAY_SECONDS);
