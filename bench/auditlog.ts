@@ -1,7 +1,8 @@
 // Reading the audit log at scale (issue #6): one organization's log loaded with realistic records through the real
 // sequencer (`LedgerStore.append`), then a server in its own process on that database answers, one request at a
-// time: the newest page, the filters, `q`, a time range and a deep page, at 10,000 events and again at the full
-// size (the growth ratio); the whole log as CSV (rows/s, the server's peak RSS growth); and a webhook log stream's
+// time: the newest page, the filters, `q`, a time range and a deep page, at the full size and at 10,000 events (a
+// second database holding the first 10,000 records, with a server of its own; the two take turns, see `bench`),
+// for the growth ratio; the whole log as CSV (rows/s, the server's peak RSS growth); and a webhook log stream's
 // delivery lag at 1,000 audited requests/s. Baselines from the same run: a plain `SELECT … ORDER BY idx DESC LIMIT
 // 100` of the same log's entries on a connection of the bench's own, a plain keyset SELECT streaming every entry,
 // the audited request's own latency.
@@ -10,7 +11,7 @@
 // process (storage.ts, `ownDatabase`), so the bench never writes beside it.
 //
 //   node --conditions=vigil-source --import tsx bench/auditlog.ts [--events 1000000] [--only sqlite|postgres]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -169,15 +170,32 @@ function percentiles(samples: number[]): Latency {
   return { p50: at(0.5), p95: at(0.95) };
 }
 
-async function timed(times: number, op: (i: number) => Promise<unknown>): Promise<Latency> {
-  for (let i = 0; i < Math.min(10, times); i++) await op(i);
-  const samples: number[] = [];
-  for (let i = 0; i < times; i++) {
-    const t = performance.now();
-    await op(i);
-    samples.push(performance.now() - t);
-  }
-  return percentiles(samples);
+/** Requests a side takes in a row before the next side's turn (`timedSides`). */
+const BATCH = 10;
+
+/** The order the sides take their turns in round `round`: rotated every round, so that none always goes first. */
+function turns(sides: number, round: number): number[] {
+  return Array.from({ length: sides }, (_, k) => (k + round) % sides);
+}
+
+/**
+ * Times `times` calls of each side's `op` (after 10 untimed ones each), the sides taking turns `BATCH` calls at a
+ * time: whatever the machine does meanwhile falls on every side alike.
+ */
+async function timedSides(
+  times: number,
+  ops: ReadonlyArray<(i: number) => Promise<unknown>>,
+): Promise<Latency[]> {
+  for (const op of ops) for (let i = 0; i < Math.min(10, times); i++) await op(i);
+  const samples: number[][] = ops.map(() => []);
+  for (let done = 0, round = 0; done < times; done += BATCH, round++)
+    for (const s of turns(ops.length, round))
+      for (let i = done; i < Math.min(times, done + BATCH); i++) {
+        const t = performance.now();
+        await ops[s]!(i);
+        samples[s]!.push(performance.now() - t);
+      }
+  return samples.map(percentiles);
 }
 
 /** A duration for a column, with a space before it however wide it is. */
@@ -266,94 +284,114 @@ const envQuery = (env: { project: string; environment: string }) =>
   encodeURIComponent(`env:${env.project}/${env.environment}`);
 const actorOpens = (login: string) => encodeURIComponent(`actor:${login} event:environment-open`);
 
-/** Sequential requests: each listing, and the plain-SELECT baseline of the same number of rows. */
-async function listings(
-  reader: Kysely<Database>,
-  logId: number,
-  url: string,
-  loaded: number,
-  before?: Queries,
-) {
-  const v2 = `${url}/api/orgs/${ORG}/auditlogs/v2`;
+/** One database under measurement during the listings: the log's size, its server, and a reader beside it. */
+interface Side {
+  readonly loaded: number;
+  readonly url: string;
+  readonly reader: Kysely<Database>;
+  readonly logId: number;
+}
+
+/**
+ * Sequential requests: each listing, and the plain-SELECT baseline of the same number of rows, on every side (the
+ * 10,000-event log and the full one) in turn, `BATCH` requests at a time (`timedSides`).
+ */
+async function listings(sides: readonly Side[]): Promise<Queries[]> {
   const timeAt = (n: number) => Math.floor((T0 + Math.floor((n * SPAN) / EVENTS)) / 1000);
-  const figures: Queries = {};
-  figures.baseline = await timed(REQUESTS, () =>
-    reader
-      .selectFrom('ledger_entries')
-      .select(['idx', 'data'])
-      .where('log_id', '=', logId)
-      .orderBy('idx', 'desc')
-      .limit(100)
-      .execute(),
+  const figures: Queries[] = sides.map(() => ({}));
+  const first: number[] = [];
+  const bases = await timedSides(
+    REQUESTS,
+    sides.map(
+      ({ reader, logId }) =>
+        () =>
+          reader
+            .selectFrom('ledger_entries')
+            .select(['idx', 'data'])
+            .where('log_id', '=', logId)
+            .orderBy('idx', 'desc')
+            .limit(100)
+            .execute(),
+    ),
   );
-  const base = figures.baseline;
-  console.log(
-    `  ${'baseline: SELECT … ORDER BY idx DESC LIMIT 100'.padEnd(44)} p50${ms(base.p50)}  p95${ms(base.p95)}   (the bench's own connection)`,
-  );
-  const cases: Array<[string, string, (i: number) => string]> = [
-    ['newest page of 100', '10 ms', () => `${v2}?startTime=0`],
-    ['userFilter=<person>', '50 ms', (i) => `${v2}?startTime=0&userFilter=${LOGINS[i % LOGINS.length]}`],
-    ['userFilter=<pipeline>', '50 ms', (i) => `${v2}?startTime=0&userFilter=${BOTS[i % BOTS.length]}`],
-    ['eventFilter=environment-updated', '50 ms', () => `${v2}?startTime=0&eventFilter=environment-updated`],
-    [
-      'q=env:<environment>',
-      '50 ms',
-      (i) => `${v2}?startTime=0&q=${envQuery(OTHER_ENVS[i % OTHER_ENVS.length]!)}`,
-    ],
-    [
-      'q=env:<hot environment>',
-      '50 ms',
-      (i) => `${v2}?startTime=0&q=${envQuery(HOT_ENVS[i % HOT_ENVS.length]!)}`,
-    ],
+  sides.forEach((_, s) => (figures[s]!.baseline = bases[s]!));
+  const cases: Array<[string, string, (i: number, side: Side) => string]> = [
+    ['newest page of 100', '10 ms', () => `?startTime=0`],
+    ['userFilter=<person>', '50 ms', (i) => `?startTime=0&userFilter=${LOGINS[i % LOGINS.length]}`],
+    ['userFilter=<pipeline>', '50 ms', (i) => `?startTime=0&userFilter=${BOTS[i % BOTS.length]}`],
+    ['eventFilter=environment-updated', '50 ms', () => `?startTime=0&eventFilter=environment-updated`],
+    ['q=env:<environment>', '50 ms', (i) => `?startTime=0&q=${envQuery(OTHER_ENVS[i % OTHER_ENVS.length]!)}`],
+    ['q=env:<hot environment>', '50 ms', (i) => `?startTime=0&q=${envQuery(HOT_ENVS[i % HOT_ENVS.length]!)}`],
     [
       TIME_RANGE,
       '50 ms',
-      () => `${v2}?startTime=${timeAt(loaded * 0.495)}&endTime=${timeAt(loaded * 0.505)}`,
+      (_, side) => `?startTime=${timeAt(side.loaded * 0.495)}&endTime=${timeAt(side.loaded * 0.505)}`,
     ],
     [
       'q=actor:<person> event:environment-open',
       '50 ms',
-      (i) => `${v2}?startTime=0&q=${actorOpens(LOGINS[i % LOGINS.length]!)}`,
+      (i) => `?startTime=0&q=${actorOpens(LOGINS[i % LOGINS.length]!)}`,
     ],
     [
       'q=actor:<pipeline> event:environment-open',
       '50 ms',
-      (i) => `${v2}?startTime=0&q=${actorOpens(BOTS[i % BOTS.length]!)}`,
+      (i) => `?startTime=0&q=${actorOpens(BOTS[i % BOTS.length]!)}`,
     ],
   ];
-  // The first time-bounded request brings the log's time summary up to date (audit-query.ts): once per log and
-  // server process, then block by block as the log grows. Timed alone, after requests with no time bound.
-  for (let i = 0; i < 20; i++) await getJson(`${v2}?userFilter=${LOGINS[i]}`);
-  const first = performance.now();
-  await getJson(cases.find(([label]) => label === TIME_RANGE)![2](0));
-  console.log(
-    `  ${'first time-bounded request (summary catch-up)'.padEnd(44)}    ${ms(performance.now() - first)}   (once per log and process)`,
-  );
-  // Warm the server up (JIT, caches) on every query before timing any.
-  for (const [, , path] of cases) for (let i = 0; i < 20; i++) await getJson(path(i));
-  for (const [label, goal, path] of cases) {
-    let rows = 0;
-    const latency = await timed(
-      REQUESTS,
-      async (i) => (rows = (await getJson(path(i))).auditLogEvents.length),
-    );
-    figures[label] = { ...latency, rows };
-    latencyRow(label, figures[label], base, goal, before?.[label]);
+  const v2 = (side: Side) => `${side.url}/api/orgs/${ORG}/auditlogs/v2`;
+  for (const side of sides) {
+    // The first time-bounded request brings the log's time summary up to date (audit-query.ts): once per log and
+    // server process, then block by block as the log grows. Timed alone, after requests with no time bound.
+    for (let i = 0; i < 20; i++) await getJson(`${v2(side)}?userFilter=${LOGINS[i]}`);
+    const t = performance.now();
+    await getJson(v2(side) + cases.find(([label]) => label === TIME_RANGE)![2](0, side));
+    first.push(performance.now() - t);
+    // Warm the server up (JIT, caches) on every query before timing any.
+    for (const [, , path] of cases) for (let i = 0; i < 20; i++) await getJson(v2(side) + path(i, side));
   }
-  // A deep page: follow the continuation token 50 pages back, every page timed.
-  const pages: number[] = [];
+  for (const [label, , path] of cases) {
+    const rows = sides.map(() => 0);
+    const latencies = await timedSides(
+      REQUESTS,
+      sides.map(
+        (side, s) => async (i: number) =>
+          (rows[s] = (await getJson(v2(side) + path(i, side))).auditLogEvents.length),
+      ),
+    );
+    sides.forEach((_, s) => (figures[s]![label] = { ...latencies[s]!, rows: rows[s] }));
+  }
+  // A deep page: follow the continuation token 50 pages back, every page timed; a round of 50 on each side in turn.
+  const pages: number[][] = sides.map(() => []);
   for (let round = 0; round < Math.max(1, Math.round(REQUESTS / 50)); round++) {
-    let token: string | undefined;
-    for (let page = 0; page < 50; page++) {
-      const t = performance.now();
-      const body = await getJson(`${v2}?startTime=0${token ? `&continuationToken=${token}` : ''}`);
-      pages.push(performance.now() - t);
-      token = body.continuationToken;
-      if (!token) break;
+    for (const s of turns(sides.length, round)) {
+      let token: string | undefined;
+      for (let page = 0; page < 50; page++) {
+        const t = performance.now();
+        const body = await getJson(
+          `${v2(sides[s]!)}?startTime=0${token ? `&continuationToken=${token}` : ''}`,
+        );
+        pages[s]!.push(performance.now() - t);
+        token = body.continuationToken;
+        if (!token) break;
+      }
     }
   }
-  figures.deep = percentiles(pages);
-  latencyRow('pages 1–50 by continuation token', figures.deep, base, '10 ms', before?.deep);
+  sides.forEach((_, s) => (figures[s]!.deep = percentiles(pages[s]!)));
+
+  sides.forEach((side, s) => {
+    const own = figures[s]!;
+    const before = s > 0 ? figures[0] : undefined;
+    const base = own.baseline!;
+    console.log(`at ${count(side.loaded)} events:`);
+    console.log(
+      `  ${'baseline: SELECT … ORDER BY idx DESC LIMIT 100'.padEnd(44)} p50${ms(base.p50)}  p95${ms(base.p95)}   (the bench's own connection)`,
+    );
+    console.log(
+      `  ${'first time-bounded request (summary catch-up)'.padEnd(44)}    ${ms(first[s]!)}   (once per log and process)`,
+    );
+    for (const [label, goal] of cases) latencyRow(label, own[label]!, base, goal, before?.[label]);
+    latencyRow('pages 1–50 by continuation token', own.deep!, base, '10 ms', before?.deep);
+  });
   return figures;
 }
 
@@ -579,9 +617,8 @@ interface LagEntry {
   resource?: { project?: string };
 }
 
-/** The database under test: how the bench loads it (a storage of its own) and reads it beside the server. */
+/** A database under test: how the bench loads it (a storage of its own) and reads it beside the server. */
 interface Target {
-  readonly label: string;
   readonly storage: StorageOptions;
   readonly serverEnv: Record<string, string>;
   /** A read connection of the bench's own for the baselines (never a second writer). */
@@ -593,15 +630,31 @@ interface Target {
    * COPY took 2.5 s in PostgreSQL alone, 1.2 s once analyzed) and index-only scans still visit the heap.
    */
   readonly settle?: () => Promise<void>;
+  /** Removes the database. */
+  readonly drop: () => Promise<void>;
 }
 
-/** Loads records `from` … `to − 1` with the server stopped: a storage of the bench's own, closed afterwards. */
-async function loadStopped(target: Target, from: number, to: number): Promise<number> {
+/** An engine: its name, and a database of its own for each name asked for. */
+interface Engine {
+  readonly label: string;
+  readonly target: (name: string) => Target;
+}
+
+/** A loaded database, its server, and the bench's reader beside it. */
+interface Running extends Side {
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Loads `events` records into `target` with the server stopped (a storage of the bench's own, closed afterwards),
+ * settles the database, then starts its server and a reader.
+ */
+async function loaded(target: Target, events: number): Promise<Running> {
   const storage = await openStorage(target.storage);
   const ledger = new LedgerStore(storage);
-  let rate: number;
   try {
-    rate = await load(ledger, from, to);
+    console.log(`  ${count(events)} events loaded at ${count(await load(ledger, 0, events))}/s`);
   } finally {
     await ledger.close();
     await storage.close();
@@ -613,92 +666,124 @@ async function loadStopped(target: Target, from: number, to: number): Promise<nu
       `  (VACUUM (ANALYZE) after loading, as autovacuum would run: ${((performance.now() - start) / 1000).toFixed(1)} s)`,
     );
   }
-  return rate;
+  const reader = target.reader();
+  const server = await startServerProcess(target.serverEnv);
+  const { id } = await reader.db
+    .selectFrom('ledger_logs')
+    .select('id')
+    .where('org', '=', ORG)
+    .executeTakeFirstOrThrow();
+  return {
+    loaded: events,
+    url: server.url,
+    reader: reader.db,
+    logId: id,
+    pid: server.pid,
+    stop: async () => {
+      await server.stop();
+      await reader.close();
+    },
+  };
 }
 
-async function bench(target: Target): Promise<void> {
+/**
+ * One engine: the full log in one database and, for the growth figures, its first 10,000 events in another, each
+ * with its own server. Both are loaded before either is measured, and the listings take turns between them: two
+ * figures measured minutes apart (one before and one after loading a million rows, as the bench once did) also
+ * compare the machine's moments — a checkpoint writing the load out, another tenant, the CPU's clock — and today's
+ * growth ratio is only fair when both sizes share them.
+ */
+async function bench(engine: Engine): Promise<void> {
   console.log(
-    `${target.label}, ${count(EVENTS)} events in organization "${ORG}", ${REQUESTS} sequential requests a figure`,
+    `${engine.label}, ${count(EVENTS)} events in organization "${ORG}", ${REQUESTS} sequential requests a figure`,
   );
-  let rate = await loadStopped(target, 0, SMALL);
-  const reader = target.reader();
-  let server = await startServerProcess(target.serverEnv);
+  const full = engine.target('full');
+  const small = PARTS.has('listings') && EVENTS > SMALL ? engine.target('small') : undefined;
+  const running: Running[] = [];
   try {
-    const row = await reader.db
-      .selectFrom('ledger_logs')
-      .select('id')
-      .where('org', '=', ORG)
-      .executeTakeFirstOrThrow();
-    const logId = row.id;
-    console.log(`at ${count(SMALL)} events (loaded at ${count(rate)}/s):`);
-    const small = PARTS.has('listings') ? await listings(reader.db, logId, server.url, SMALL) : undefined;
-    if (EVENTS > SMALL) {
-      await server.stop();
-      rate = await loadStopped(target, SMALL, EVENTS);
-      server = await startServerProcess(target.serverEnv);
-      console.log(`at ${count(EVENTS)} events (loaded at ${count(rate)}/s):`);
-      if (small) await listings(reader.db, logId, server.url, EVENTS, small);
-    }
-    if (PARTS.has('export')) await exportCsv(reader.db, logId, server.url, server.pid);
-    if (PARTS.has('lag'))
-      await streamLag(server.url, target.storage.databaseUrl ? target.storage : undefined);
+    if (small) running.push(await loaded(small, SMALL));
+    running.push(await loaded(full, EVENTS));
+    const server = running.at(-1)!;
+    if (PARTS.has('listings')) await listings(running);
+    // The exports and the stream have the machine to themselves.
+    if (small) await running.shift()!.stop();
+    if (!PARTS.has('listings')) console.log(`at ${count(EVENTS)} events:`);
+    if (PARTS.has('export')) await exportCsv(server.reader, server.logId, server.url, server.pid);
+    if (PARTS.has('lag')) await streamLag(server.url, full.storage.databaseUrl ? full.storage : undefined);
   } finally {
-    await server.stop();
-    await reader.close();
+    for (const r of running) await r.stop();
+    await full.drop();
+    await small?.drop();
   }
 }
 
 if (args.only !== 'postgres') {
-  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'vigil-bench-'));
+  const root = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'vigil-bench-'));
   try {
     await bench({
       label: 'SQLite (WAL)',
-      storage: { dataDir: dir },
-      serverEnv: { VIGIL_DATA_DIR: dir },
-      reader: () => {
-        const handle = new SQLite(join(dir, SQLITE_FILE), { readonly: true });
-        const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
-        return { db, close: () => db.destroy() };
+      target: (name) => {
+        const dir = join(root, name);
+        mkdirSync(dir);
+        return {
+          storage: { dataDir: dir },
+          serverEnv: { VIGIL_DATA_DIR: dir },
+          reader: () => {
+            const handle = new SQLite(join(dir, SQLITE_FILE), { readonly: true });
+            const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+            return { db, close: () => db.destroy() };
+          },
+          drop: async () => rmSync(dir, { recursive: true, force: true }),
+        };
       },
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
 }
 if (args.only !== 'sqlite') {
-  const schema = `vbench_audit_${process.pid}`;
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
-  const url = new URL(PG_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
+  const root = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  /** Runs `statement` on a connection of its own. */
+  const admin = async <R extends pg.QueryResultRow>(statement: string, values: unknown[] = []) => {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      return (await client.query<R>(statement, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
   try {
     await bench({
       label: `PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//')})`,
-      storage: { databaseUrl: PG_URL, schema, poolSize: 64 },
-      serverEnv: { VIGIL_DATA_DIR: dir, VIGIL_DATABASE_URL: url.toString() },
-      reader: () => {
-        const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
-        const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-        return { db, close: () => db.destroy() };
-      },
-      settle: async () => {
-        const client = new pg.Client({ connectionString: PG_URL });
-        await client.connect();
-        try {
-          const { rows } = await client.query<{ name: string }>(
-            `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = $1`,
-            [schema],
-          );
-          for (const { name } of rows) await client.query(`VACUUM (ANALYZE) ${name}`);
-        } finally {
-          await client.end();
-        }
+      target: (name) => {
+        const schema = `vbench_audit_${process.pid}_${name}`;
+        const dir = join(root, name);
+        mkdirSync(dir);
+        const url = new URL(PG_URL);
+        url.searchParams.set('options', `-c search_path=${schema}`);
+        return {
+          storage: { databaseUrl: PG_URL, schema, poolSize: 64 },
+          serverEnv: { VIGIL_DATA_DIR: dir, VIGIL_DATABASE_URL: url.toString() },
+          reader: () => {
+            const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+            const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+            return { db, close: () => db.destroy() };
+          },
+          settle: async () => {
+            const tables = await admin<{ name: string }>(
+              `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = $1`,
+              [schema],
+            );
+            for (const { name } of tables) await admin(`VACUUM (ANALYZE) ${name}`);
+          },
+          drop: async () => {
+            await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+          },
+        };
       },
     });
   } finally {
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await client.end();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
 }
