@@ -5,13 +5,13 @@
 // the steady state the goal is about.
 //
 //   node --conditions=vigil-source --import tsx bench/esc-open.ts [--seconds 10] [--only sqlite|postgres]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { BENCH_TOKEN, startServerProcess } from './support/server-process.js';
+import { BENCH_TOKEN, cpuSeconds, startServerProcess } from './support/server-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,16 +36,6 @@ async function metrics(url: string): Promise<{ appends: number; waitSeconds: num
     appends: read('vigil_ledger_appends_total'),
     waitSeconds: read('vigil_ledger_append_wait_seconds_total'),
   };
-}
-
-/** CPU seconds the process has used (user + system, every thread), from /proc; undefined off Linux. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return undefined;
-  }
 }
 
 /** Server CPU per request in µs over a phase: a figure the load generator's share of the machine barely moves. */

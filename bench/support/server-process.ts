@@ -1,5 +1,6 @@
 // A Vigil server in its own process for benchmarks (so the load generator does not share its event loop).
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -76,4 +77,14 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     logged: () => logged,
     stop: () => new Promise<void>((r) => (child.on('exit', () => r()), child.kill('SIGTERM'))),
   };
+}
+
+/** CPU seconds the process has used (user + system, every thread), from /proc; undefined off Linux. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
 }
