@@ -391,9 +391,10 @@ function sqliteRanges(handle: SQLiteDatabase): UnfilteredReads {
       )
       .raw();
   const entries = { bytes: range('data'), text: range(TEXT_OF.sqlite('data')) };
-  const keys = handle
-    .prepare('SELECT idx FROM audit_events WHERE log_id = ? AND idx >= ? AND idx <= ?')
-    .pluck();
+  const indexed = (what: string) =>
+    handle.prepare(`SELECT ${what} FROM audit_events WHERE log_id = ? AND idx >= ? AND idx <= ?`).pluck();
+  const keys = indexed('idx');
+  const counted = indexed('count(*)');
   return {
     async audited(id, lo, hi, limit, shape) {
       const out: Array<[number, Uint8Array | string]> = [];
@@ -402,8 +403,17 @@ function sqliteRanges(handle: SQLiteDatabase): UnfilteredReads {
         const rows = entries[shape].all(id, lo, hi, want) as Array<[number, Uint8Array | string]>;
         if (rows.length === 0) break;
         const low = rows.at(-1)![0];
-        const audited = new Set(keys.all(id, low, rows[0]![0]) as number[]);
-        for (const row of rows) if (audited.has(row[0])) out.push(row);
+        const high = rows[0]![0];
+        // `rows` are every entry of [low, high]. When they leave no gap (a log's indexes are dense, unless rows
+        // were deleted by hand), as many index rows in that range as entries (their key is unique) means one
+        // beside every entry: all are records, the usual case. The count costs half of fetching the keys into a
+        // set (0.17 against 0.33 µs a row, a 300k-entry log here); the keys are fetched only otherwise.
+        if (high - low + 1 === rows.length && counted.get(id, low, high) === rows.length)
+          for (const row of rows) out.push(row);
+        else {
+          const audited = new Set(keys.all(id, low, high) as number[]);
+          for (const row of rows) if (audited.has(row[0])) out.push(row);
+        }
         if (rows.length < want) break;
         hi = low;
       }
