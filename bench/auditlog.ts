@@ -675,23 +675,25 @@ async function loaded(target: Target, events: number): Promise<Running> {
     );
   }
   const reader = target.reader();
-  const server = await startServerProcess(target.serverEnv);
-  const { id } = await reader.db
-    .selectFrom('ledger_logs')
-    .select('id')
-    .where('org', '=', ORG)
-    .executeTakeFirstOrThrow();
-  return {
-    loaded: events,
-    url: server.url,
-    reader: reader.db,
-    logId: id,
-    pid: server.pid,
-    stop: async () => {
-      await server.stop();
-      await reader.close();
-    },
+  const server = await startServerProcess(target.serverEnv).catch(async (error: unknown) => {
+    await reader.close();
+    throw error;
+  });
+  const stop = async () => {
+    await server.stop();
+    await reader.close();
   };
+  try {
+    const { id } = await reader.db
+      .selectFrom('ledger_logs')
+      .select('id')
+      .where('org', '=', ORG)
+      .executeTakeFirstOrThrow();
+    return { loaded: events, url: server.url, reader: reader.db, logId: id, pid: server.pid, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 /**
