@@ -297,7 +297,7 @@ interface Side {
  * Sequential requests: each listing, and the plain-SELECT baseline of the same number of rows, on every side (the
  * 10,000-event log and the full one) in turn, `BATCH` requests at a time (`timedSides`).
  */
-async function listings(sides: readonly Side[]): Promise<Queries[]> {
+async function listings(sides: readonly Side[]): Promise<void> {
   const timeAt = (n: number) => Math.floor((T0 + Math.floor((n * SPAN) / EVENTS)) / 1000);
   const figures: Queries[] = sides.map(() => ({}));
   const first: number[] = [];
@@ -393,7 +393,6 @@ async function listings(sides: readonly Side[]): Promise<Queries[]> {
     for (const [label, goal] of cases) latencyRow(label, own[label]!, base, goal, before?.[label]);
     latencyRow('pages 1–50 by continuation token', own.deep!, base, '10 ms', before?.deep);
   });
-  return figures;
 }
 
 async function exportCsv(reader: Kysely<Database>, logId: number, url: string, pid: number): Promise<void> {

@@ -87,7 +87,7 @@ for (const dialect of DIALECTS) {
       db = testDatabase(dialect);
       storage = await db.open();
       const ledger = new LedgerStore(storage);
-      for (let n = 0; n < 3000; n++) await ledger.append('acme', seedRecord(1_000 + n, n));
+      await Promise.all([...Array(3000).keys()].map((n) => ledger.append('acme', seedRecord(1_000 + n, n))));
       await ledger.close();
       const query = createAuditQuery(ledger);
       const indexes = async () => {
